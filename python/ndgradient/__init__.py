@@ -1,0 +1,6 @@
+"""ndgradient: a bit-exact, parallel, Rust-accelerated drop-in replacement for numpy.gradient."""
+
+from ._core import __version__
+from ._gradient import gradient
+
+__all__ = ["__version__", "gradient"]

@@ -1,0 +1,18 @@
+"""Private native module: the Rust core behind ``ndgradient.gradient``."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__version__: str
+
+_UniformSpacing = tuple[float, float, tuple[float, float, float], tuple[float, float, float]]
+
+def gradient_into(
+    f: np.ndarray,
+    outs: Sequence[np.ndarray],
+    axes: Sequence[int],
+    spacings: Sequence[np.ndarray | _UniformSpacing],
+    compute: str,
+    edge_order: int,
+) -> None: ...

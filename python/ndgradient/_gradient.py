@@ -1,0 +1,347 @@
+"""The NumPy-compatible front of the Rust core: argument rules, dtype policy, output allocation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
+
+from . import _core
+
+__all__ = ["gradient"]
+
+# The original, kept so that a later patch of ``numpy.gradient`` cannot make us call ourselves.
+_numpy_gradient = np.gradient
+
+# Data dtypes the core computes natively (integers are read as they are, converted to float64).
+_NATIVE_FLOAT_CHARS = frozenset("efdFD")
+# Compute dtypes the core has a kernel for, for each data dtype.
+_COMPUTE_CHARS = {"d": "d", "f": "fd", "e": "efd", "D": "D", "F": "FD"}
+
+# Methods through which numpy.gradient's arithmetic reaches an ndarray subclass. A subclass
+# that overrides none of them gets NumPy's values from the plain-ndarray computation.
+_ARITHMETIC_METHODS = (
+    "__array_ufunc__",
+    "__getitem__",
+    "__setitem__",
+    "__add__",
+    "__radd__",
+    "__sub__",
+    "__rsub__",
+    "__mul__",
+    "__rmul__",
+    "__truediv__",
+    "__rtruediv__",
+)
+
+
+class _NotNative(Exception):
+    """Raised inside planning when NumPy's own code path must compute the call."""
+
+
+def gradient(
+    f: Any, *varargs: Any, axis: int | Sequence[int] | None = None, edge_order: int = 1
+) -> Any:
+    """
+    Return the gradient of an N-dimensional array, exactly as `numpy.gradient` does.
+
+    The gradient is computed using second order accurate central differences in the interior
+    points and either first or second order accurate one-sided (forward or backward)
+    differences at the boundaries. The returned gradient hence has the same shape as the input
+    array. The values are bit-for-bit those of `numpy.gradient` (NumPy 2 promotion rules),
+    computed in one parallel pass by a Rust core with the GIL released.
+
+    Parameters
+    ----------
+    f : array_like
+        An N-dimensional array containing samples of a scalar function.
+    *varargs : list of scalar or array, optional
+        Spacing between `f` values. Default unitary spacing for all dimensions.
+        Spacing can be specified using:
+
+        1. single scalar to specify a sample distance for all dimensions.
+        2. N scalars to specify a constant sample distance for each dimension.
+           i.e. `dx`, `dy`, `dz`, ...
+        3. N arrays to specify the coordinates of the values along each
+           dimension of F. The length of the array must match the size of
+           the corresponding dimension
+        4. Any combination of N scalars/arrays with the meaning of 2. and 3.
+
+        If `axis` is given, the number of varargs must equal the number of axes
+        specified in the axis parameter.
+    axis : None or int or tuple of ints, optional
+        Gradient is calculated only along the given axis or axes.
+        The default (axis = None) is to calculate the gradient for all the axes
+        of the input array. axis may be negative, in which case it counts from
+        the last to the first axis.
+    edge_order : {1, 2}, optional
+        Gradient is calculated using N-th order accurate differences
+        at the boundaries. Default: 1.
+
+    Returns
+    -------
+    gradient : ndarray or tuple of ndarray
+        A tuple of ndarrays (or a single ndarray if there is only one
+        dimension) corresponding to the derivatives of f with respect
+        to each dimension. Each derivative has the same shape as f, the dtype
+        `numpy.gradient` gives (float64 for integer input, the input's dtype for
+        floating and complex input), the input's memory layout and its array subclass.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        If an axis is out of range.
+    ValueError
+        For repeated axes, spacing arrays of the wrong length or dimension, an axis shorter
+        than ``edge_order + 1``, and an `edge_order` other than 1 or 2.
+    TypeError
+        For the wrong number of spacing arguments, and boolean input (as NumPy).
+    IndexError
+        For a coordinate array of fewer than two points (as NumPy).
+
+    See Also
+    --------
+    numpy.gradient : the reference implementation.
+
+    Notes
+    -----
+    **Native dtypes.** float64, float32, float16, complex128, complex64 and every signed and
+    unsigned integer width are computed by the Rust core. Integer input is converted to
+    float64 as it is read; no float64 copy of the input is made. Spacings may be Python
+    numbers, NumPy boolean, integer or float16/32/64 scalars or 0-d arrays, or 1-D coordinate
+    arrays of an integer or float16/32/64 dtype.
+
+    **NumPy's code path.** Everything else is passed to `numpy.gradient` itself, so it
+    behaves exactly as in NumPy: datetime64 (gives timedelta64), timedelta64, object,
+    longdouble and clongdouble input; boolean input (NumPy raises TypeError); masked arrays
+    and ndarray subclasses that override arithmetic or indexing; complex, longdouble or other
+    non-numeric spacings; and arguments whose type overrides `numpy.gradient` through
+    ``__array_function__``, which get their override as `numpy.gradient` would give it.
+
+    **Differences from NumPy.**
+
+    * `edge_order` must equal 1 or 2. NumPy accepts 0, negative and fractional values and
+      silently returns results for them (``edge_order=0`` gives second-order edges,
+      ``edge_order=0.5`` first-order ones); ndgradient raises ValueError instead.
+    * No floating-point ``RuntimeWarning`` (divide by zero, invalid value, overflow) is
+      emitted, and `numpy.errstate` settings have no effect on the native path: the values,
+      inf and NaN included, are the same as NumPy's.
+
+    **Threads.** The core runs with the GIL released, on a rayon thread pool for inputs of
+    32768 elements or more (smaller inputs stay on the calling thread). The result does not
+    depend on the number of threads. In a child process created by ``fork()`` the core
+    computes on the calling thread, so it never waits on the parent's pool.
+
+    **Precision.** Every operation is the IEEE operation NumPy performs, in the type NumPy
+    performs it in and in the same order: the difference in the data's type, the division or
+    weighted sum in NumPy's promoted type (for example float64 for float32 data with a
+    ``np.float64`` spacing, float32 with a Python float spacing), division by ``2 * dx``
+    (never multiplication by a reciprocal), no fused multiply-add for real types, NumPy's
+    complex algorithms (Smith's division; the fused multiply of its vectorised loop), and
+    float16 rounded after each operation. NaN, inf and -0.0 land where NumPy puts them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ndgradient
+    >>> f = np.array([1, 2, 4, 7, 11, 16])
+    >>> ndgradient.gradient(f)
+    array([1. , 1.5, 2.5, 3.5, 4.5, 5. ])
+    >>> ndgradient.gradient(f, 2)
+    array([0.5 ,  0.75,  1.25,  1.75,  2.25,  2.5 ])
+
+    Spacing given as coordinates:
+
+    >>> x = np.arange(f.size)
+    >>> ndgradient.gradient(f, x)
+    array([1. ,  1.5,  2.5,  3.5,  4.5,  5. ])
+    >>> x = np.array([0., 1., 1.5, 3.5, 4., 6.])
+    >>> ndgradient.gradient(f, x)
+    array([1. ,  3. ,  3.5,  6.7,  6.9,  2.5])
+
+    A two-dimensional array gives one array per axis:
+
+    >>> gy, gx = ndgradient.gradient(np.array([[1, 2, 6], [3, 4, 5]]))
+    >>> gy
+    array([[ 2.,  2., -1.],
+           [ 2.,  2., -1.]])
+    >>> gx
+    array([[1. , 2.5, 4. ],
+           [1. , 1. , 1. ]])
+    >>> ndgradient.gradient(np.array([0, 1, 4, 9, 16]), edge_order=2)
+    array([0., 2., 4., 6., 8.])
+    >>> ndgradient.gradient(np.array([[1, 2, 6], [3, 4, 5]]), axis=0)
+    array([[ 2.,  2., -1.],
+           [ 2.,  2., -1.]])
+    """
+    if _overrides_gradient((f, *varargs)):
+        return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
+    f = np.asanyarray(f)
+    axes = tuple(range(f.ndim)) if axis is None else normalize_axis_tuple(axis, f.ndim)
+    try:
+        spacings = _spacings(f, varargs, axes)
+        _check_edge_order(edge_order)
+        data_dtype = _data_dtype(f)
+        plan = [_axis_plan(f, ax, dx, data_dtype, edge_order) for ax, dx in zip(axes, spacings)]
+    except _NotNative:
+        _check_edge_order(edge_order)
+        return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
+
+    outs = [np.empty_like(f, dtype=_output_dtype(f)) for _ in axes]
+    _compute(f, outs, axes, plan, edge_order)
+    if len(axes) == 1:
+        return outs[0]
+    return tuple(outs)
+
+
+def _overrides_gradient(relevant: tuple[Any, ...]) -> bool:
+    """Whether an argument's type overrides NumPy functions via ``__array_function__``."""
+    default = np.ndarray.__array_function__
+    for arg in relevant:
+        override = getattr(type(arg), "__array_function__", default)
+        if override is not default:
+            return True
+    return False
+
+
+def _spacings(f: np.ndarray, varargs: tuple[Any, ...], axes: tuple[int, ...]) -> list[Any]:
+    """NumPy's reading of ``varargs``: one scalar or one 1-D array per axis, same errors."""
+    n, len_axes = len(varargs), len(axes)
+    if n == 0:
+        return [1.0] * len_axes
+    if n == 1 and np.ndim(varargs[0]) == 0:
+        return [varargs[0]] * len_axes
+    if n != len_axes:
+        raise TypeError("invalid number of arguments")
+    spacings = list(varargs)
+    for i, distances in enumerate(spacings):
+        distances = np.asanyarray(distances)
+        if distances.ndim == 0:
+            continue  # NumPy keeps the scalar object itself
+        if distances.ndim != 1:
+            raise ValueError("distances must be either scalars or 1d")
+        if len(distances) != f.shape[axes[i]]:
+            raise ValueError(
+                "when 1d, distances must match the length of the corresponding dimension"
+            )
+        if type(distances) is not np.ndarray or not (
+            distances.dtype.kind in "iu" or distances.dtype.char in "efd"
+        ):
+            raise _NotNative
+        if len(distances) < 2:
+            # NumPy indexes the first of no coordinate differences.
+            raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+        spacings[i] = distances
+    return spacings
+
+
+def _check_edge_order(edge_order: Any) -> None:
+    if edge_order > 2:
+        raise ValueError("'edge_order' greater than 2 not supported")
+    if not (edge_order == 1 or edge_order == 2):
+        raise ValueError(
+            f"edge_order must be 1 or 2, got {edge_order!r} (numpy.gradient silently "
+            "accepts other values and returns inconsistent edges; ndgradient refuses them)"
+        )
+
+
+def _data_dtype(f: np.ndarray) -> np.dtype[Any]:
+    """The dtype NumPy differences ``f`` in, or _NotNative for NumPy's own code path."""
+    cls = type(f)
+    if cls is not np.ndarray and (
+        issubclass(cls, np.ma.MaskedArray)
+        or any(getattr(cls, m) is not getattr(np.ndarray, m) for m in _ARITHMETIC_METHODS)
+    ):
+        raise _NotNative
+    if f.dtype.kind in "iu":
+        return np.dtype(np.float64)
+    if f.dtype.char in _NATIVE_FLOAT_CHARS:
+        return f.dtype.newbyteorder("=")
+    raise _NotNative
+
+
+def _output_dtype(f: np.ndarray) -> np.dtype[Any]:
+    """NumPy's output dtype: float64 for integers, the input's (byte order included) else."""
+    return np.dtype(np.float64) if f.dtype.kind in "iu" else f.dtype
+
+
+def _is_native_scalar(dx: Any) -> bool:
+    if type(dx) in (int, float, bool):
+        return True
+    if isinstance(dx, np.generic) or (type(dx) is np.ndarray and dx.ndim == 0):
+        return dx.dtype.kind in "biu" or dx.dtype.char in "efd"
+    return False
+
+
+def _axis_plan(
+    f: np.ndarray, axis: int, dx: Any, data_dtype: np.dtype[Any], edge_order: int
+) -> tuple[str, Any]:
+    """The compute dtype code and the core's spacing argument for one axis."""
+    if f.shape[axis] < edge_order + 1:
+        raise ValueError(
+            "Shape of array too small to calculate a numerical gradient, "
+            "at least (edge_order + 1) elements are required."
+        )
+    if isinstance(dx, np.ndarray) and dx.ndim == 1:
+        coordinate_dtype = np.dtype(np.float64) if dx.dtype.kind in "iu" else dx.dtype
+        compute = np.result_type(data_dtype, coordinate_dtype)
+        spacing: Any = dx if dx.dtype.isnative else dx.astype(dx.dtype.newbyteorder("="))
+    elif _is_native_scalar(dx):
+        # NumPy's own expressions, evaluated by NumPy in the spacing's type.
+        with np.errstate(all="ignore"):
+            twice_dx = 2.0 * dx
+            compute = np.result_type(data_dtype, twice_dx)
+            if edge_order == 2:
+                first = (-1.5 / dx, 2.0 / dx, -0.5 / dx)
+                last = (0.5 / dx, -2.0 / dx, 1.5 / dx)
+            else:
+                first = last = (0.0, 0.0, 0.0)
+
+            def exact(value: Any) -> float:
+                # Rounded to the compute type as NumPy's ufunc would; exact as a Python float.
+                return float(np.asarray(value, dtype=compute).real)
+
+            spacing = (
+                exact(twice_dx),
+                exact(dx),
+                tuple(exact(v) for v in first),
+                tuple(exact(v) for v in last),
+            )
+    else:
+        raise _NotNative
+    if compute.char not in _COMPUTE_CHARS[data_dtype.char]:
+        raise _NotNative
+    return compute.char, spacing
+
+
+def _compute(
+    f: np.ndarray,
+    outs: list[np.ndarray],
+    axes: tuple[int, ...],
+    plan: list[tuple[str, Any]],
+    edge_order: int,
+) -> None:
+    """Fills ``outs`` through the core, one call per compute dtype."""
+    source = f.view(np.ndarray)
+    if not source.dtype.isnative:
+        source = source.astype(source.dtype.newbyteorder("="))
+    targets = [out.view(np.ndarray) for out in outs]
+    if not targets or targets[0].dtype.isnative:
+        natives = targets
+    else:
+        natives = [np.empty_like(t, dtype=t.dtype.newbyteorder("=")) for t in targets]
+    for code in dict.fromkeys(c for c, _ in plan):
+        chosen = [i for i, (c, _) in enumerate(plan) if c == code]
+        _core.gradient_into(
+            source,
+            [natives[i] for i in chosen],
+            [axes[i] for i in chosen],
+            [plan[i][1] for i in chosen],
+            code,
+            int(edge_order),
+        )
+    if natives is not targets:
+        for target, native in zip(targets, natives):
+            target[...] = native

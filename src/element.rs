@@ -1,0 +1,312 @@
+//! Element types and the exact arithmetic NumPy performs on them.
+//!
+//! `numpy.gradient` is a handful of ufunc calls; to reproduce its bits we perform each ufunc's
+//! operation in the same type, in the same order, with the same algorithm. Three roles appear:
+//!
+//! * the *storage* type `S` of the input (any integer width, `f16`, `f32`, `f64`, complex);
+//! * the *data* type `A` NumPy differences in (`f64` for integer input, which NumPy converts
+//!   first; otherwise `S`), which is also the output type;
+//! * the *compute* type `T` of the division or weighted sum, NumPy's promotion of `A` with the
+//!   spacing's type (for instance `f64` for `f32` data with a `np.float64` spacing).
+
+use half::f16;
+use num_complex::Complex;
+use std::fmt::Debug;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+/// A real IEEE type in which NumPy computes: `f16`, `f32` or `f64`.
+///
+/// `f16` arithmetic is done by `half` in `f32` and rounded once to `f16`, as NumPy's float16
+/// loops do; both are the correctly rounded result.
+pub trait Real:
+    Copy
+    + Debug
+    + PartialEq
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+{
+    /// Rounds an `f64` to this type (round to nearest even, directly from `f64`).
+    fn from_f64(value: f64) -> Self;
+    /// Widens to `f64`; exact.
+    fn to_f64(self) -> f64;
+    /// `self * a + b` with a single rounding.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+}
+
+impl Real for f64 {
+    fn from_f64(value: f64) -> Self {
+        value
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
+}
+
+impl Real for f32 {
+    fn from_f64(value: f64) -> Self {
+        value as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
+}
+
+impl Real for f16 {
+    fn from_f64(value: f64) -> Self {
+        f64_to_f16(value)
+    }
+    fn to_f64(self) -> f64 {
+        f16::to_f64(self)
+    }
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        // The exact product of two f16 values fits in f64, so one f64 fma rounds once to f64
+        // and the final rounding to f16 is innocuous (53 >= 2 * 11 + 2).
+        f64_to_f16(self.to_f64().mul_add(a.to_f64(), b.to_f64()))
+    }
+}
+
+/// Rounds an `f64` to the nearest `f16` (ties to even), as NumPy's `npy_double_to_half` does.
+///
+/// `half::f16::from_f64` is not used: without hardware support it drops the low 32 bits of
+/// the significand before rounding, which misrounds values just above a tie. A NaN keeps the
+/// top bits of its payload without being quieted, again as NumPy does.
+pub fn f64_to_f16(value: f64) -> f16 {
+    let bits = value.to_bits();
+    let sign = ((bits >> 48) & 0x8000) as u16;
+    let magnitude = value.abs();
+    if value.is_nan() {
+        let payload = ((bits & 0x000F_FFFF_FFFF_FFFF) >> 42) as u16;
+        return f16::from_bits(sign | 0x7C00 | payload.max(1));
+    }
+    let rounded = if magnitude >= 65520.0 {
+        // 65504 is the largest f16; 65520 lies halfway to the next binade and ties to inf.
+        0x7C00
+    } else if magnitude < f64::powi(2.0, -14) {
+        // Subnormal (or zero): a whole number of 2^-24 steps. The scaling is exact.
+        (magnitude * f64::powi(2.0, 24)).round_ties_even() as u16
+    } else {
+        let exponent = ((magnitude.to_bits() >> 52) as i32) - 1023;
+        let steps = (magnitude * f64::powi(2.0, 10 - exponent)).round_ties_even() as u16;
+        // `steps` is in 1024..=2048; 2048 carries into the exponent field, as it should.
+        (((exponent + 15) as u16) << 10) + (steps - 1024)
+    };
+    f16::from_bits(sign | rounded)
+}
+
+/// A type NumPy computes a gradient in: a [`Real`] or a complex number of one.
+///
+/// Coefficients and spacings are always real; NumPy promotes them to the compute type, which
+/// for complex `T` means a zero imaginary part that still takes part in the arithmetic.
+pub trait Field: Copy + Send + Sync + 'static {
+    /// The real type of spacings and coefficients.
+    type Real: Real;
+    /// `self - rhs`, NumPy's `subtract`.
+    fn sub(self, rhs: Self) -> Self;
+    /// `self + rhs`, NumPy's `add`.
+    fn add(self, rhs: Self) -> Self;
+    /// `self / divisor`, NumPy's `divide` with the real divisor promoted to `Self`.
+    fn div_real(self, divisor: Self::Real) -> Self;
+    /// `coefficient * self`, NumPy's `multiply` with the real coefficient promoted to `Self`
+    /// and written first, as in NumPy's `a * f[...]`.
+    fn mul_real(self, coefficient: Self::Real) -> Self;
+}
+
+impl<R: Real> Field for R {
+    type Real = R;
+    fn sub(self, rhs: Self) -> Self {
+        self - rhs
+    }
+    fn add(self, rhs: Self) -> Self {
+        self + rhs
+    }
+    fn div_real(self, divisor: R) -> Self {
+        self / divisor
+    }
+    fn mul_real(self, coefficient: R) -> Self {
+        coefficient * self
+    }
+}
+
+impl<R: Real> Field for Complex<R> {
+    type Real = R;
+    fn sub(self, rhs: Self) -> Self {
+        Complex::new(self.re - rhs.re, self.im - rhs.im)
+    }
+    fn add(self, rhs: Self) -> Self {
+        Complex::new(self.re + rhs.re, self.im + rhs.im)
+    }
+    fn div_real(self, divisor: R) -> Self {
+        complex_divide(self, Complex::new(divisor, R::from_f64(0.0)))
+    }
+    fn mul_real(self, coefficient: R) -> Self {
+        complex_multiply(Complex::new(coefficient, R::from_f64(0.0)), self)
+    }
+}
+
+/// NumPy's complex division (Smith's algorithm, scaled by the larger part of the divisor).
+fn complex_divide<R: Real>(x: Complex<R>, y: Complex<R>) -> Complex<R> {
+    let zero = R::from_f64(0.0);
+    let one = R::from_f64(1.0);
+    let abs = |v: R| R::from_f64(v.to_f64().abs());
+    let (yr_abs, yi_abs) = (abs(y.re), abs(y.im));
+    if yr_abs.to_f64() >= yi_abs.to_f64() {
+        if yr_abs == zero && yi_abs == zero {
+            // Division by zero: a complex inf or nan, each part divided by |0| = +0.
+            Complex::new(x.re / yr_abs, x.im / yr_abs)
+        } else {
+            let ratio = y.im / y.re;
+            let scale = one / (y.re + y.im * ratio);
+            Complex::new((x.re + x.im * ratio) * scale, (x.im - x.re * ratio) * scale)
+        }
+    } else {
+        let ratio = y.re / y.im;
+        let scale = one / (y.im + y.re * ratio);
+        Complex::new((x.re * ratio + x.im) * scale, (x.im * ratio - x.re) * scale)
+    }
+}
+
+/// NumPy's vectorised complex multiply: `fmaddsub(a.re, b, a.im * swap(b))`, i.e. each part
+/// is one fused multiply-add (NumPy takes this path on every CPU with FMA).
+fn complex_multiply<R: Real>(a: Complex<R>, b: Complex<R>) -> Complex<R> {
+    let im_im = a.im * b.im;
+    let im_re = a.im * b.re;
+    Complex::new(
+        fused_multiply_subtract(a.re, b.re, im_im),
+        a.re.mul_add(b.im, im_re),
+    )
+}
+
+/// `a * b - c` rounded once. x86's `vfmsub` propagates a NaN `c` unchanged (it does not flip
+/// its sign, as `a.mul_add(b, -c)` would), so that case is handled explicitly.
+fn fused_multiply_subtract<R: Real>(a: R, b: R, c: R) -> R {
+    let result = a.mul_add(b, -c);
+    if c.to_f64().is_nan() && !a.to_f64().is_nan() && !b.to_f64().is_nan() {
+        c
+    } else {
+        result
+    }
+}
+
+/// A lossless widening or a rounding narrowing between two element types, as NumPy casts.
+pub trait Cast<To>: Copy {
+    /// Converts `self`, rounding to nearest even where `To` is narrower.
+    fn cast(self) -> To;
+}
+
+macro_rules! cast_int_to_f64 {
+    ($($int:ty),*) => {$(
+        impl Cast<f64> for $int {
+            fn cast(self) -> f64 {
+                // Rounds to nearest for 64-bit integers, as NumPy's C cast does.
+                self as f64
+            }
+        }
+    )*};
+}
+cast_int_to_f64!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+macro_rules! cast_real {
+    ($($from:ty => $to:ty),* $(,)?) => {$(
+        impl Cast<$to> for $from {
+            fn cast(self) -> $to {
+                <$to as Real>::from_f64(Real::to_f64(self))
+            }
+        }
+        impl Cast<Complex<$to>> for Complex<$from> {
+            fn cast(self) -> Complex<$to> {
+                Complex::new(self.re.cast(), self.im.cast())
+            }
+        }
+    )*};
+}
+// `from_f64(to_f64(x))` is exact when widening and a single correct rounding when narrowing
+// from f64; f32 -> f16 goes through f64 exactly, so it is also a single rounding.
+cast_real!(
+    f64 => f64, f32 => f32, f16 => f16,
+    f32 => f64, f16 => f64, f16 => f32,
+    f64 => f32, f64 => f16, f32 => f16,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn complex_division_by_real_scales_by_reciprocal() {
+        // NumPy: (1+2j) / 3.0 multiplies by 1/3 rather than dividing each part.
+        let q = Complex::new(1.0_f64, 2.0).div_real(3.0);
+        assert_eq!(q.re, 1.0 * (1.0 / 3.0));
+        assert_eq!(q.im, 2.0 * (1.0 / 3.0));
+    }
+
+    #[test]
+    fn complex_division_by_zero_uses_absolute_divisor() {
+        let q = Complex::new(1.0_f64, -1.0).div_real(-0.0);
+        assert_eq!(q.re, f64::INFINITY);
+        assert_eq!(q.im, f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn complex_infinite_real_part_gives_nan_imaginary() {
+        // inf * rat with rat = 0 is NaN, exactly as NumPy's loop computes it.
+        let q = Complex::new(f64::INFINITY, 0.0).div_real(2.0);
+        assert_eq!(q.re, f64::INFINITY);
+        assert!(q.im.is_nan());
+    }
+
+    #[test]
+    fn complex_multiply_rounds_once() {
+        // The imaginary part underflows: unfused it would be -0 + 0 = +0, fused it is -0.
+        let p = Complex::new(1e46_f64, -1e-139).mul_real(1e-256);
+        assert_eq!(p.re, 1e-256 * 1e46);
+        assert!(p.im == 0.0 && p.im.is_sign_negative());
+    }
+
+    #[test]
+    fn f16_narrowing_rounds_directly_from_f64() {
+        // 1 + 2^-11 + 2^-40 rounds up to 1 + 2^-10 directly, but via f32 it would tie to 1.
+        let x = 1.0 + 2f64.powi(-11) + 2f64.powi(-40);
+        let h: f16 = x.cast();
+        assert_eq!(h.to_f64(), 1.0 + 2f64.powi(-10));
+    }
+
+    #[test]
+    fn f16_rounding_matches_numpy_at_the_edges() {
+        let h = |x: f64| f64_to_f16(x).to_bits();
+        assert_eq!(h(65504.0), 0x7BFF);
+        assert_eq!(h(65519.99), 0x7BFF);
+        assert_eq!(h(65520.0), 0x7C00);
+        assert_eq!(h(-f64::INFINITY), 0xFC00);
+        assert_eq!(h(2f64.powi(-24)), 0x0001);
+        assert_eq!(h(2f64.powi(-25)), 0x0000); // tie to even zero
+        assert_eq!(h(2f64.powi(-25) * 1.5), 0x0001);
+        assert_eq!(h(-0.0), 0x8000);
+        assert_eq!(h(2f64.powi(-14) * (1.0 - 2f64.powi(-12))), 0x0400); // rounds up to normal
+        assert_eq!(h(1.0 + 2f64.powi(-11)), 0x3C00); // tie to even
+        assert_eq!(h(1.0 + 3.0 * 2f64.powi(-11)), 0x3C02); // tie to even, upwards
+                                                           // NaN payloads keep their top bits and are not quieted (NumPy's rule).
+        assert_eq!(h(f64::from_bits(0x7FF0_0000_0000_0001)), 0x7C01);
+        assert_eq!(h(f64::from_bits(0x7FF4_0000_0000_0000)), 0x7D00);
+        assert_eq!(h(f64::from_bits(0xFFF8_0000_0000_0000)), 0xFE00);
+    }
+
+    #[test]
+    fn integer_widening_rounds_to_nearest() {
+        let v: f64 = u64::MAX.cast();
+        assert_eq!(v, 18446744073709551616.0);
+        let v: f64 = (i64::MIN).cast();
+        assert_eq!(v, -9223372036854775808.0);
+    }
+}
