@@ -202,9 +202,9 @@ where
 
 /// NumPy's `a * f0 + b * f1 + c * f2`, evaluated left to right in `T`.
 #[inline(always)]
-fn weighted_sum<T: Field, A>(f0: T, f1: T, f2: T, w: [T::Real; 3]) -> A
+fn weighted_sum<T, A>(f0: T, f1: T, f2: T, w: [T::Real; 3]) -> A
 where
-    T: Cast<A>,
+    T: Field + Cast<A>,
 {
     f0.mul_real(w[0])
         .add(f1.mul_real(w[1]))

@@ -293,6 +293,12 @@ def _axis_plan(
         with np.errstate(all="ignore"):
             twice_dx = 2.0 * dx
             compute = np.result_type(data_dtype, twice_dx)
+            # NumPy divides the first-order edges by ``dx`` itself, whose type can promote
+            # less far (``np.int8`` vs the float64 of ``2. * dx``). For real data one
+            # correctly rounded division gives the same bits in either type; for complex
+            # data (Smith's algorithm rounds several times) it does not.
+            if data_dtype.kind == "c" and np.result_type(data_dtype, dx) != compute:
+                raise _NotNative
             if edge_order == 2:
                 first = (-1.5 / dx, 2.0 / dx, -0.5 / dx)
                 last = (0.5 / dx, -2.0 / dx, 1.5 / dx)
