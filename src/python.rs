@@ -7,11 +7,12 @@ use crate::kernel::{gradient_axis, GradientError};
 use crate::stencil::{AxisStencil, EdgeOrder};
 use half::f16;
 use num_complex::{Complex32, Complex64};
-use numpy::ndarray::Array1;
+use numpy::ndarray::ArrayView1;
 use numpy::prelude::*;
-use numpy::{Element, PyArrayDyn, PyReadonlyArray1, PyReadonlyArrayDyn};
+use numpy::{Element, PyArray1, PyArrayDyn, PyUntypedArray};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 impl From<GradientError> for PyErr {
     fn from(err: GradientError) -> PyErr {
@@ -19,161 +20,142 @@ impl From<GradientError> for PyErr {
     }
 }
 
-/// The input array, in every dtype the core computes natively.
-#[derive(FromPyObject)]
-enum InputArray<'py> {
-    F64(PyReadonlyArrayDyn<'py, f64>),
-    F32(PyReadonlyArrayDyn<'py, f32>),
-    F16(PyReadonlyArrayDyn<'py, f16>),
-    C128(PyReadonlyArrayDyn<'py, Complex64>),
-    C64(PyReadonlyArrayDyn<'py, Complex32>),
-    I64(PyReadonlyArrayDyn<'py, i64>),
-    I32(PyReadonlyArrayDyn<'py, i32>),
-    I16(PyReadonlyArrayDyn<'py, i16>),
-    I8(PyReadonlyArrayDyn<'py, i8>),
-    U64(PyReadonlyArrayDyn<'py, u64>),
-    U32(PyReadonlyArrayDyn<'py, u32>),
-    U16(PyReadonlyArrayDyn<'py, u16>),
-    U8(PyReadonlyArrayDyn<'py, u8>),
+/// The element types the core reads, identified by NumPy's (kind, itemsize): one look at the
+/// dtype instead of trying each typed extraction in turn (a failed one costs a Python error).
+#[derive(Clone, Copy, Debug)]
+enum Dtype {
+    F64,
+    F32,
+    F16,
+    C128,
+    C64,
+    I64,
+    I32,
+    I16,
+    I8,
+    U64,
+    U32,
+    U16,
+    U8,
 }
 
-/// Coordinates along one axis. Integer coordinates are converted to float64, as NumPy does.
-#[derive(FromPyObject)]
-enum CoordinateArray<'py> {
-    F64(PyReadonlyArray1<'py, f64>),
-    F32(PyReadonlyArray1<'py, f32>),
-    F16(PyReadonlyArray1<'py, f16>),
-    I64(PyReadonlyArray1<'py, i64>),
-    I32(PyReadonlyArray1<'py, i32>),
-    I16(PyReadonlyArray1<'py, i16>),
-    I8(PyReadonlyArray1<'py, i8>),
-    U64(PyReadonlyArray1<'py, u64>),
-    U32(PyReadonlyArray1<'py, u32>),
-    U16(PyReadonlyArray1<'py, u16>),
-    U8(PyReadonlyArray1<'py, u8>),
-}
-
-/// The spacing of one axis as the shim hands it over.
-#[derive(FromPyObject)]
-enum SpacingArg<'py> {
-    /// A coordinate array: uniformity and weights are decided here, in its own type.
-    Coordinates(CoordinateArray<'py>),
-    /// A scalar spacing: `(2. * dx, dx, (-1.5/dx, 2./dx, -0.5/dx), (0.5/dx, -2./dx, 1.5/dx))`,
-    /// each computed by NumPy and already rounded to the compute type (so exact in `f64`).
-    Uniform(f64, f64, (f64, f64, f64), (f64, f64, f64)),
-}
-
-impl SpacingArg<'_> {
-    fn stencil<R: Real>(&self) -> PyResult<AxisStencil<R>>
-    where
-        f64: Cast<R>,
-        f32: Cast<R>,
-        f16: Cast<R>,
-    {
-        fn weights<R: Real>((a, b, c): (f64, f64, f64)) -> [R; 3] {
-            [a, b, c].map(R::from_f64)
-        }
-        match self {
-            SpacingArg::Uniform(twice_dx, dx, first, last) => Ok(AxisStencil::uniform(
-                R::from_f64(*twice_dx),
-                R::from_f64(*dx),
-                weights(*first),
-                weights(*last),
-            )),
-            SpacingArg::Coordinates(coordinates) => coordinates.stencil(),
-        }
+impl Dtype {
+    fn of(array: &Bound<'_, PyUntypedArray>) -> PyResult<Dtype> {
+        let descr = array.dtype();
+        Ok(match (descr.kind(), descr.itemsize()) {
+            (b'f', 8) => Dtype::F64,
+            (b'f', 4) => Dtype::F32,
+            (b'f', 2) => Dtype::F16,
+            (b'c', 16) => Dtype::C128,
+            (b'c', 8) => Dtype::C64,
+            (b'i', 8) => Dtype::I64,
+            (b'i', 4) => Dtype::I32,
+            (b'i', 2) => Dtype::I16,
+            (b'i', 1) => Dtype::I8,
+            (b'u', 8) => Dtype::U64,
+            (b'u', 4) => Dtype::U32,
+            (b'u', 2) => Dtype::U16,
+            (b'u', 1) => Dtype::U8,
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "no native kernel for dtype {descr}"
+                )))
+            }
+        })
     }
 }
 
-impl CoordinateArray<'_> {
-    fn stencil<R: Real>(&self) -> PyResult<AxisStencil<R>>
-    where
-        f64: Cast<R>,
-        f32: Cast<R>,
-        f16: Cast<R>,
-    {
-        fn from_ints<R: Real, I: Element + Cast<f64>>(x: &PyReadonlyArray1<'_, I>) -> AxisStencil<R>
-        where
-            f64: Cast<R>,
-        {
-            let x: Array1<f64> = x.as_array().mapv(Cast::cast);
-            AxisStencil::from_coordinates(x.view())
-        }
-        let width = |bytes: usize| {
-            if bytes > std::mem::size_of::<R>() {
-                Err(PyTypeError::new_err(
-                    "coordinates are wider than the compute type",
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        let check_len = |len: usize| {
-            if len < 2 {
-                Err(PyValueError::new_err(
-                    "coordinates need at least two points",
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        match self {
-            CoordinateArray::F64(x) => {
-                width(8)?;
-                check_len(x.len())?;
-                Ok(AxisStencil::from_coordinates(x.as_array()))
-            }
-            CoordinateArray::F32(x) => {
-                width(4)?;
-                check_len(x.len())?;
-                Ok(AxisStencil::from_coordinates(x.as_array()))
-            }
-            CoordinateArray::F16(x) => {
-                check_len(x.len())?;
-                Ok(AxisStencil::from_coordinates(x.as_array()))
-            }
-            other => {
-                width(8)?;
-                check_len(other.len())?;
-                Ok(match other {
-                    CoordinateArray::I64(x) => from_ints(x),
-                    CoordinateArray::I32(x) => from_ints(x),
-                    CoordinateArray::I16(x) => from_ints(x),
-                    CoordinateArray::I8(x) => from_ints(x),
-                    CoordinateArray::U64(x) => from_ints(x),
-                    CoordinateArray::U32(x) => from_ints(x),
-                    CoordinateArray::U16(x) => from_ints(x),
-                    CoordinateArray::U8(x) => from_ints(x),
-                    _ => unreachable!("float coordinates are handled above"),
-                })
-            }
-        }
+/// The stencil of one axis from the shim's spacing argument: either a tuple
+/// `(2. * dx, dx, (-1.5/dx, 2./dx, -0.5/dx), (0.5/dx, -2./dx, 1.5/dx))` computed by NumPy and
+/// already rounded to the compute type (so exact in `f64`), or a 1-D coordinate array whose
+/// uniformity and weights are decided here, in its own type.
+fn axis_stencil<R: Real>(spacing: &Bound<'_, PyAny>) -> PyResult<AxisStencil<R>>
+where
+    f64: Cast<R>,
+    f32: Cast<R>,
+    f16: Cast<R>,
+{
+    if spacing.is_instance_of::<PyTuple>() {
+        let (twice_dx, dx, first, last): (f64, f64, [f64; 3], [f64; 3]) = spacing.extract()?;
+        return Ok(AxisStencil::uniform(
+            R::from_f64(twice_dx),
+            R::from_f64(dx),
+            first.map(R::from_f64),
+            last.map(R::from_f64),
+        ));
     }
+    let x = spacing.cast::<PyUntypedArray>()?;
+    match Dtype::of(x)? {
+        Dtype::F64 => float_coordinates::<f64, R>(x),
+        Dtype::F32 => float_coordinates::<f32, R>(x),
+        Dtype::F16 => float_coordinates::<f16, R>(x),
+        Dtype::I64 => integer_coordinates::<i64, R>(x),
+        Dtype::I32 => integer_coordinates::<i32, R>(x),
+        Dtype::I16 => integer_coordinates::<i16, R>(x),
+        Dtype::I8 => integer_coordinates::<i8, R>(x),
+        Dtype::U64 => integer_coordinates::<u64, R>(x),
+        Dtype::U32 => integer_coordinates::<u32, R>(x),
+        Dtype::U16 => integer_coordinates::<u16, R>(x),
+        Dtype::U8 => integer_coordinates::<u8, R>(x),
+        Dtype::C128 | Dtype::C64 => Err(PyTypeError::new_err("complex coordinates")),
+    }
+}
 
-    fn len(&self) -> usize {
-        match self {
-            CoordinateArray::F64(x) => x.len(),
-            CoordinateArray::F32(x) => x.len(),
-            CoordinateArray::F16(x) => x.len(),
-            CoordinateArray::I64(x) => x.len(),
-            CoordinateArray::I32(x) => x.len(),
-            CoordinateArray::I16(x) => x.len(),
-            CoordinateArray::I8(x) => x.len(),
-            CoordinateArray::U64(x) => x.len(),
-            CoordinateArray::U32(x) => x.len(),
-            CoordinateArray::U16(x) => x.len(),
-            CoordinateArray::U8(x) => x.len(),
-        }
+fn float_coordinates<X, R>(x: &Bound<'_, PyUntypedArray>) -> PyResult<AxisStencil<R>>
+where
+    X: Real + Element + Cast<R>,
+    R: Real,
+{
+    if std::mem::size_of::<X>() > std::mem::size_of::<R>() {
+        return Err(PyTypeError::new_err(
+            "coordinates are wider than the compute type",
+        ));
     }
+    let x = x.cast::<PyArray1<X>>()?.try_readonly()?;
+    check_coordinate_count(x.len())?;
+    Ok(AxisStencil::from_coordinates(x.as_array()))
+}
+
+fn integer_coordinates<I, R>(x: &Bound<'_, PyUntypedArray>) -> PyResult<AxisStencil<R>>
+where
+    I: Element + Cast<f64>,
+    R: Real,
+    f64: Cast<R>,
+{
+    // NumPy converts integer coordinates to float64 before differencing.
+    let x = x.cast::<PyArray1<I>>()?.try_readonly()?;
+    check_coordinate_count(x.len())?;
+    float_coordinates_of(x.as_array().mapv(Cast::cast).view())
+}
+
+fn float_coordinates_of<R: Real>(x: ArrayView1<'_, f64>) -> PyResult<AxisStencil<R>>
+where
+    f64: Cast<R>,
+{
+    if std::mem::size_of::<R>() < 8 {
+        return Err(PyTypeError::new_err(
+            "coordinates are wider than the compute type",
+        ));
+    }
+    Ok(AxisStencil::from_coordinates(x))
+}
+
+fn check_coordinate_count(len: usize) -> PyResult<()> {
+    if len < 2 {
+        return Err(PyValueError::new_err(
+            "coordinates need at least two points",
+        ));
+    }
+    Ok(())
 }
 
 /// Computes every requested axis of `f` into its output: the one generic path behind every
 /// dtype combination.
 fn run<'py, S, A, T>(
-    f: &PyReadonlyArrayDyn<'py, S>,
+    f: &Bound<'py, PyUntypedArray>,
     outs: &[Bound<'py, PyAny>],
     axes: &[usize],
-    spacings: &[SpacingArg<'py>],
+    spacings: &[Bound<'py, PyAny>],
     edge_order: EdgeOrder,
 ) -> PyResult<()>
 where
@@ -191,8 +173,9 @@ where
     }
     let stencils = spacings
         .iter()
-        .map(SpacingArg::stencil::<T::Real>)
+        .map(axis_stencil::<T::Real>)
         .collect::<PyResult<Vec<_>>>()?;
+    let f = f.cast::<PyArrayDyn<S>>()?.try_readonly()?;
     let mut borrows = Vec::with_capacity(outs.len());
     for out in outs {
         borrows.push(out.cast::<PyArrayDyn<A>>()?.try_readwrite()?);
@@ -220,10 +203,10 @@ where
 #[pyfunction]
 #[pyo3(signature = (f, outs, axes, spacings, compute, edge_order))]
 fn gradient_into<'py>(
-    f: InputArray<'py>,
+    f: &Bound<'py, PyUntypedArray>,
     outs: Vec<Bound<'py, PyAny>>,
     axes: Vec<usize>,
-    spacings: Vec<SpacingArg<'py>>,
+    spacings: Vec<Bound<'py, PyAny>>,
     compute: &str,
     edge_order: u8,
 ) -> PyResult<()> {
@@ -234,9 +217,9 @@ fn gradient_into<'py>(
     };
     let (o, a, s) = (&outs[..], &axes[..], &spacings[..]);
     macro_rules! dispatch {
-        ($($input:ident => $data:ty : [$($code:literal => $compute:ty),*]),* $(,)?) => {
-            match (&f, compute) {
-                $($( (InputArray::$input(x), $code) => run::<_, $data, $compute>(x, o, a, s, edge_order), )*)*
+        ($($input:ident ($input_ty:ty) => $data:ty : [$($code:literal => $compute:ty),*]),* $(,)?) => {
+            match (Dtype::of(f)?, compute) {
+                $($( (Dtype::$input, $code) => run::<$input_ty, $data, $compute>(f, o, a, s, edge_order), )*)*
                 _ => Err(PyTypeError::new_err(format!(
                     "no native kernel for this input dtype with compute dtype {compute:?}"
                 ))),
@@ -244,19 +227,19 @@ fn gradient_into<'py>(
         };
     }
     dispatch!(
-        F64 => f64: ["d" => f64],
-        F32 => f32: ["f" => f32, "d" => f64],
-        F16 => f16: ["e" => f16, "f" => f32, "d" => f64],
-        C128 => Complex64: ["D" => Complex64],
-        C64 => Complex32: ["F" => Complex32, "D" => Complex64],
-        I64 => f64: ["d" => f64],
-        I32 => f64: ["d" => f64],
-        I16 => f64: ["d" => f64],
-        I8 => f64: ["d" => f64],
-        U64 => f64: ["d" => f64],
-        U32 => f64: ["d" => f64],
-        U16 => f64: ["d" => f64],
-        U8 => f64: ["d" => f64],
+        F64(f64) => f64: ["d" => f64],
+        F32(f32) => f32: ["f" => f32, "d" => f64],
+        F16(f16) => f16: ["e" => f16, "f" => f32, "d" => f64],
+        C128(Complex64) => Complex64: ["D" => Complex64],
+        C64(Complex32) => Complex32: ["F" => Complex32, "D" => Complex64],
+        I64(i64) => f64: ["d" => f64],
+        I32(i32) => f64: ["d" => f64],
+        I16(i16) => f64: ["d" => f64],
+        I8(i8) => f64: ["d" => f64],
+        U64(u64) => f64: ["d" => f64],
+        U32(u32) => f64: ["d" => f64],
+        U16(u16) => f64: ["d" => f64],
+        U8(u8) => f64: ["d" => f64],
     )
 }
 

@@ -189,6 +189,8 @@ def gradient(
         _check_edge_order(edge_order)
         return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
 
+    if not axes:
+        return ()
     outs = [np.empty_like(f, dtype=_output_dtype(f)) for _ in axes]
     _compute(f, outs, axes, plan, edge_order)
     if len(axes) == 1:
@@ -267,8 +269,11 @@ def _output_dtype(f: np.ndarray) -> np.dtype[Any]:
     return np.dtype(np.float64) if f.dtype.kind in "iu" else f.dtype
 
 
+_PYTHON_NUMBERS = (int, float, bool)
+
+
 def _is_native_scalar(dx: Any) -> bool:
-    if type(dx) in (int, float, bool):
+    if type(dx) in _PYTHON_NUMBERS:
         return True
     if isinstance(dx, np.generic) or (type(dx) is np.ndarray and dx.ndim == 0):
         return dx.dtype.kind in "biu" or dx.dtype.char in "efd"
@@ -288,6 +293,17 @@ def _axis_plan(
         coordinate_dtype = np.dtype(np.float64) if dx.dtype.kind in "iu" else dx.dtype
         compute = np.result_type(data_dtype, coordinate_dtype)
         spacing: Any = dx if dx.dtype.isnative else dx.astype(dx.dtype.newbyteorder("="))
+    elif type(dx) in _PYTHON_NUMBERS and data_dtype.char in "dD":
+        # A Python number is weak (NEP 50): NumPy computes in the data's float64 (or
+        # complex128), so Python's own float arithmetic gives NumPy's exact values.
+        compute = data_dtype
+        twice_dx = 2.0 * dx
+        if edge_order == 2:
+            first = (-1.5 / dx, 2.0 / dx, -0.5 / dx)
+            last = (0.5 / dx, -2.0 / dx, 1.5 / dx)
+        else:
+            first = last = (0.0, 0.0, 0.0)
+        spacing = (twice_dx, float(dx), first, last)
     elif _is_native_scalar(dx):
         # NumPy's own expressions, evaluated by NumPy in the spacing's type.
         with np.errstate(all="ignore"):
@@ -334,12 +350,13 @@ def _compute(
     if not source.dtype.isnative:
         source = source.astype(source.dtype.newbyteorder("="))
     targets = [out.view(np.ndarray) for out in outs]
-    if not targets or targets[0].dtype.isnative:
+    if targets[0].dtype.isnative:
         natives = targets
     else:
         natives = [np.empty_like(t, dtype=t.dtype.newbyteorder("=")) for t in targets]
-    for code in dict.fromkeys(c for c, _ in plan):
-        chosen = [i for i, (c, _) in enumerate(plan) if c == code]
+    codes = [code for code, _ in plan]
+    for code in dict.fromkeys(codes):
+        chosen = [i for i, c in enumerate(codes) if c == code]
         _core.gradient_into(
             source,
             [natives[i] for i in chosen],
