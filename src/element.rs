@@ -21,6 +21,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 pub trait Real:
     Copy
     + Debug
+    + Default
     + PartialEq
     + Send
     + Sync

@@ -18,6 +18,10 @@ pub enum GradientError {
     ShapeMismatch,
     /// A coordinate stencil's weight count does not fit the axis.
     StencilMismatch,
+    /// Fewer than two coordinates along an axis.
+    TooFewCoordinates,
+    /// Coordinates of a wider type than the compute type (NumPy would have promoted).
+    CoordinatesTooWide,
 }
 
 impl fmt::Display for GradientError {
@@ -37,6 +41,10 @@ impl fmt::Display for GradientError {
             GradientError::StencilMismatch => {
                 f.write_str("coordinate weights do not match the axis length")
             }
+            GradientError::TooFewCoordinates => f.write_str("coordinates need at least two points"),
+            GradientError::CoordinatesTooWide => {
+                f.write_str("coordinates are wider than the compute type")
+            }
         }
     }
 }
@@ -49,7 +57,7 @@ pub const PARALLEL_THRESHOLD: usize = 1 << 15;
 
 /// Whether the calling process may use the rayon pool: a child made by `fork()` has no pool
 /// threads (only the forking thread survives), so waiting on the parent's pool would hang.
-fn pool_usable() -> bool {
+pub(crate) fn pool_usable() -> bool {
     use std::sync::OnceLock;
     static FIRST_PID: OnceLock<u32> = OnceLock::new();
     *FIRST_PID.get_or_init(std::process::id) == std::process::id()
@@ -73,7 +81,7 @@ macro_rules! zip_apply {
 /// is written.
 pub fn gradient_axis<S, A, T>(
     f: ArrayViewD<'_, S>,
-    mut out: ArrayViewMutD<'_, A>,
+    out: ArrayViewMutD<'_, A>,
     axis: usize,
     stencil: &AxisStencil<T::Real>,
     edge_order: EdgeOrder,
@@ -83,6 +91,18 @@ where
     A: Field + Cast<T>,
     T: Field + Cast<A>,
 {
+    let parallel = f.len() >= PARALLEL_THRESHOLD && pool_usable();
+    gradient_axis_with::<S, A, T>(f, out, axis, stencil, edge_order, parallel)
+}
+
+/// Checks that `out` and `stencil` fit `f` along `axis` for `edge_order`.
+pub(crate) fn check<S, A, R>(
+    f: &ArrayViewD<'_, S>,
+    out: &ArrayViewMutD<'_, A>,
+    axis: usize,
+    stencil: &AxisStencil<R>,
+    edge_order: EdgeOrder,
+) -> Result<(), GradientError> {
     if axis >= f.ndim() {
         return Err(GradientError::AxisOutOfRange {
             axis,
@@ -104,7 +124,25 @@ where
             return Err(GradientError::StencilMismatch);
         }
     }
-    let parallel = f.len() >= PARALLEL_THRESHOLD && pool_usable();
+    Ok(())
+}
+
+/// [`gradient_axis`], with the choice of splitting over the rayon pool made by the caller.
+pub(crate) fn gradient_axis_with<S, A, T>(
+    f: ArrayViewD<'_, S>,
+    mut out: ArrayViewMutD<'_, A>,
+    axis: usize,
+    stencil: &AxisStencil<T::Real>,
+    edge_order: EdgeOrder,
+    parallel: bool,
+) -> Result<(), GradientError>
+where
+    S: Cast<A> + Send + Sync,
+    A: Field + Cast<T>,
+    T: Field + Cast<A>,
+{
+    check(&f, &out, axis, stencil, edge_order)?;
+    let n = f.len_of(Axis(axis));
     let ax = Axis(axis);
     let load = |v: S| -> T { Cast::<A>::cast(v).cast() };
 
@@ -123,7 +161,8 @@ where
             }
             Interior::Weighted(weights) => {
                 let centre = f.slice_axis(ax, Slice::from(1..n - 1));
-                let weights = along_axis(ArrayView1::from(weights.as_slice()), ax, f.ndim());
+                let all = weights.to_vec();
+                let weights = along_axis(ArrayView1::from(all.as_slice()), ax, f.ndim());
                 let weights = weights
                     .broadcast(out_mid.raw_dim())
                     .expect("weights broadcast along the axis");
@@ -189,7 +228,7 @@ fn along_axis<'a, W>(v: ArrayView1<'a, W>, axis: Axis, ndim: usize) -> ArrayView
 /// NumPy's `(f[2:] - f[:-2]) / (2. * dx)` and `(f[1] - f[0]) / dx`: the difference in `A`,
 /// the division in `T`.
 #[inline(always)]
-fn difference_quotient<S, A, T>(lo: S, hi: S, divisor: T::Real) -> A
+pub(crate) fn difference_quotient<S, A, T>(lo: S, hi: S, divisor: T::Real) -> A
 where
     S: Cast<A>,
     A: Field + Cast<T>,
@@ -202,7 +241,7 @@ where
 
 /// NumPy's `a * f0 + b * f1 + c * f2`, evaluated left to right in `T`.
 #[inline(always)]
-fn weighted_sum<T, A>(f0: T, f1: T, f2: T, w: [T::Real; 3]) -> A
+pub(crate) fn weighted_sum<T, A>(f0: T, f1: T, f2: T, w: [T::Real; 3]) -> A
 where
     T: Field + Cast<A>,
 {

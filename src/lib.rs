@@ -6,6 +6,7 @@
 //! `Cargo.toml`).
 
 pub mod element;
+pub mod fused;
 pub mod kernel;
 pub mod stencil;
 

@@ -3,13 +3,14 @@
 //! shim, which calls [`gradient_into`] with outputs it has allocated.
 
 use crate::element::{Cast, Field, Real};
-use crate::kernel::{gradient_axis, GradientError};
+use crate::fused::{self, AxisOutput};
+use crate::kernel::{pool_usable, GradientError, PARALLEL_THRESHOLD};
 use crate::stencil::{AxisStencil, EdgeOrder};
 use half::f16;
 use num_complex::{Complex32, Complex64};
-use numpy::ndarray::ArrayView1;
+use numpy::ndarray::{Array1, ArrayView1};
 use numpy::prelude::*;
-use numpy::{Element, PyArray1, PyArrayDyn, PyUntypedArray};
+use numpy::{Element, PyArray1, PyArrayDyn, PyReadonlyArray1, PyUntypedArray};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -65,88 +66,86 @@ impl Dtype {
     }
 }
 
-/// The stencil of one axis from the shim's spacing argument: either a tuple
+/// The spacing of one axis as the shim hands it over: either a tuple
 /// `(2. * dx, dx, (-1.5/dx, 2./dx, -0.5/dx), (0.5/dx, -2./dx, 1.5/dx))` computed by NumPy and
 /// already rounded to the compute type (so exact in `f64`), or a 1-D coordinate array whose
-/// uniformity and weights are decided here, in its own type.
-fn axis_stencil<R: Real>(spacing: &Bound<'_, PyAny>) -> PyResult<AxisStencil<R>>
-where
-    f64: Cast<R>,
-    f32: Cast<R>,
-    f16: Cast<R>,
-{
-    if spacing.is_instance_of::<PyTuple>() {
-        let (twice_dx, dx, first, last): (f64, f64, [f64; 3], [f64; 3]) = spacing.extract()?;
-        return Ok(AxisStencil::uniform(
-            R::from_f64(twice_dx),
-            R::from_f64(dx),
-            first.map(R::from_f64),
-            last.map(R::from_f64),
-        ));
+/// uniformity and weights the core decides, in its own type, once the GIL is released.
+enum Spacing<'py> {
+    Uniform(f64, f64, [f64; 3], [f64; 3]),
+    F64(PyReadonlyArray1<'py, f64>),
+    F32(PyReadonlyArray1<'py, f32>),
+    F16(PyReadonlyArray1<'py, f16>),
+    /// Integer coordinates, converted to float64 as NumPy converts them.
+    Converted(Array1<f64>),
+}
+
+/// A [`Spacing`] as plain views, which may cross into the detached computation.
+enum SpacingView<'a> {
+    Uniform(f64, f64, [f64; 3], [f64; 3]),
+    F64(ArrayView1<'a, f64>),
+    F32(ArrayView1<'a, f32>),
+    F16(ArrayView1<'a, f16>),
+}
+
+impl<'py> Spacing<'py> {
+    fn extract(spacing: &Bound<'py, PyAny>) -> PyResult<Spacing<'py>> {
+        if spacing.is_instance_of::<PyTuple>() {
+            let (twice_dx, dx, first, last) = spacing.extract()?;
+            return Ok(Spacing::Uniform(twice_dx, dx, first, last));
+        }
+        let x = spacing.cast::<PyUntypedArray>()?;
+        fn ints<I: Element + Cast<f64>>(
+            x: &Bound<'_, PyUntypedArray>,
+        ) -> PyResult<Spacing<'static>> {
+            let x = x.cast::<PyArray1<I>>()?.try_readonly()?;
+            Ok(Spacing::Converted(x.as_array().mapv(Cast::cast)))
+        }
+        Ok(match Dtype::of(x)? {
+            Dtype::F64 => Spacing::F64(x.cast::<PyArray1<f64>>()?.try_readonly()?),
+            Dtype::F32 => Spacing::F32(x.cast::<PyArray1<f32>>()?.try_readonly()?),
+            Dtype::F16 => Spacing::F16(x.cast::<PyArray1<f16>>()?.try_readonly()?),
+            Dtype::I64 => ints::<i64>(x)?,
+            Dtype::I32 => ints::<i32>(x)?,
+            Dtype::I16 => ints::<i16>(x)?,
+            Dtype::I8 => ints::<i8>(x)?,
+            Dtype::U64 => ints::<u64>(x)?,
+            Dtype::U32 => ints::<u32>(x)?,
+            Dtype::U16 => ints::<u16>(x)?,
+            Dtype::U8 => ints::<u8>(x)?,
+            Dtype::C128 | Dtype::C64 => return Err(PyTypeError::new_err("complex coordinates")),
+        })
     }
-    let x = spacing.cast::<PyUntypedArray>()?;
-    match Dtype::of(x)? {
-        Dtype::F64 => float_coordinates::<f64, R>(x),
-        Dtype::F32 => float_coordinates::<f32, R>(x),
-        Dtype::F16 => float_coordinates::<f16, R>(x),
-        Dtype::I64 => integer_coordinates::<i64, R>(x),
-        Dtype::I32 => integer_coordinates::<i32, R>(x),
-        Dtype::I16 => integer_coordinates::<i16, R>(x),
-        Dtype::I8 => integer_coordinates::<i8, R>(x),
-        Dtype::U64 => integer_coordinates::<u64, R>(x),
-        Dtype::U32 => integer_coordinates::<u32, R>(x),
-        Dtype::U16 => integer_coordinates::<u16, R>(x),
-        Dtype::U8 => integer_coordinates::<u8, R>(x),
-        Dtype::C128 | Dtype::C64 => Err(PyTypeError::new_err("complex coordinates")),
+
+    fn view(&self) -> SpacingView<'_> {
+        match self {
+            Spacing::Uniform(a, b, c, d) => SpacingView::Uniform(*a, *b, *c, *d),
+            Spacing::F64(x) => SpacingView::F64(x.as_array()),
+            Spacing::F32(x) => SpacingView::F32(x.as_array()),
+            Spacing::F16(x) => SpacingView::F16(x.as_array()),
+            Spacing::Converted(x) => SpacingView::F64(x.view()),
+        }
     }
 }
 
-fn float_coordinates<X, R>(x: &Bound<'_, PyUntypedArray>) -> PyResult<AxisStencil<R>>
-where
-    X: Real + Element + Cast<R>,
-    R: Real,
-{
-    if std::mem::size_of::<X>() > std::mem::size_of::<R>() {
-        return Err(PyTypeError::new_err(
-            "coordinates are wider than the compute type",
-        ));
+impl SpacingView<'_> {
+    fn stencil<R: Real>(&self) -> Result<AxisStencil<'_, R>, GradientError>
+    where
+        f64: Cast<R>,
+        f32: Cast<R>,
+        f16: Cast<R>,
+    {
+        match self {
+            SpacingView::Uniform(twice_dx, dx, first, last) => Ok(AxisStencil::uniform(
+                R::from_f64(*twice_dx),
+                R::from_f64(*dx),
+                first.map(R::from_f64),
+                last.map(R::from_f64),
+            )),
+            SpacingView::F64(x) => AxisStencil::try_from_coordinates(x.view()),
+            SpacingView::F32(x) => AxisStencil::try_from_coordinates(x.view()),
+            SpacingView::F16(x) => AxisStencil::try_from_coordinates(x.view()),
+        }
     }
-    let x = x.cast::<PyArray1<X>>()?.try_readonly()?;
-    check_coordinate_count(x.len())?;
-    Ok(AxisStencil::from_coordinates(x.as_array()))
-}
-
-fn integer_coordinates<I, R>(x: &Bound<'_, PyUntypedArray>) -> PyResult<AxisStencil<R>>
-where
-    I: Element + Cast<f64>,
-    R: Real,
-    f64: Cast<R>,
-{
-    // NumPy converts integer coordinates to float64 before differencing.
-    let x = x.cast::<PyArray1<I>>()?.try_readonly()?;
-    check_coordinate_count(x.len())?;
-    float_coordinates_of(x.as_array().mapv(Cast::cast).view())
-}
-
-fn float_coordinates_of<R: Real>(x: ArrayView1<'_, f64>) -> PyResult<AxisStencil<R>>
-where
-    f64: Cast<R>,
-{
-    if std::mem::size_of::<R>() < 8 {
-        return Err(PyTypeError::new_err(
-            "coordinates are wider than the compute type",
-        ));
-    }
-    Ok(AxisStencil::from_coordinates(x))
-}
-
-fn check_coordinate_count(len: usize) -> PyResult<()> {
-    if len < 2 {
-        return Err(PyValueError::new_err(
-            "coordinates need at least two points",
-        ));
-    }
-    Ok(())
 }
 
 /// Computes every requested axis of `f` into its output: the one generic path behind every
@@ -171,26 +170,32 @@ where
             "outs, axes and spacings must have one entry per axis",
         ));
     }
-    let stencils = spacings
+    let spacings = spacings
         .iter()
-        .map(axis_stencil::<T::Real>)
+        .map(Spacing::extract)
         .collect::<PyResult<Vec<_>>>()?;
+    let spacing_views: Vec<SpacingView<'_>> = spacings.iter().map(Spacing::view).collect();
     let f = f.cast::<PyArrayDyn<S>>()?.try_readonly()?;
     let mut borrows = Vec::with_capacity(outs.len());
     for out in outs {
         borrows.push(out.cast::<PyArrayDyn<A>>()?.try_readwrite()?);
     }
     let input = f.as_array();
-    let mut views: Vec<_> = borrows.iter_mut().map(|b| b.as_array_mut()).collect();
+    let outs: Vec<_> = borrows.iter_mut().map(|b| b.as_array_mut()).collect();
+    let parallel = input.len() >= PARALLEL_THRESHOLD && pool_usable();
     // The borrows above keep the arrays alive and unaliased while the GIL is released.
     f.py().detach(move || {
-        views
-            .iter_mut()
+        let stencils = spacing_views
+            .iter()
+            .map(SpacingView::stencil::<T::Real>)
+            .collect::<Result<Vec<_>, _>>()?;
+        let outputs = outs
+            .into_iter()
             .zip(axes)
             .zip(&stencils)
-            .try_for_each(|((out, &axis), stencil)| {
-                gradient_axis::<S, A, T>(input.view(), out.view_mut(), axis, stencil, edge_order)
-            })
+            .map(|((out, &axis), stencil)| AxisOutput { axis, stencil, out })
+            .collect();
+        fused::gradient::<S, A, T>(input, outputs, edge_order, parallel)
     })?;
     Ok(())
 }

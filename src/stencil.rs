@@ -6,6 +6,9 @@
 
 use crate::element::{Cast, Real};
 use ndarray::ArrayView1;
+use rayon::prelude::*;
+use std::fmt;
+use std::sync::Arc;
 
 /// Accuracy of the one-sided differences at the two ends of an axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,11 +29,12 @@ impl EdgeOrder {
     }
 }
 
-/// Weights for one axis, already in the real part `R` of the compute type.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AxisStencil<R> {
+/// Weights for one axis, already in the real part `R` of the compute type. A non-uniform axis
+/// borrows its coordinates for `'x`.
+#[derive(Clone, Debug)]
+pub struct AxisStencil<'x, R> {
     /// How interior points are differenced.
-    pub interior: Interior<R>,
+    pub interior: Interior<'x, R>,
     /// Divisors of the first-order edges: `dx` at the start and at the end of the axis.
     pub edge_divisors: [R; 2],
     /// Second-order weights for `f[0], f[1], f[2]`.
@@ -40,22 +44,120 @@ pub struct AxisStencil<R> {
 }
 
 /// The interior stencil.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Interior<R> {
+#[derive(Clone, Debug)]
+pub enum Interior<'x, R> {
     /// `(f[i+1] - f[i-1]) / divisor`, with `divisor = 2 * dx`.
     Uniform {
         /// `2 * dx`, as NumPy computes it in the spacing's type.
         divisor: R,
     },
     /// `a[i] * f[i-1] + b[i] * f[i] + c[i] * f[i+1]` for `i` in `1..n-1`, one weight triple
-    /// per interior point.
-    Weighted(Vec<[R; 3]>),
+    /// per interior point, computed on demand.
+    Weighted(Arc<dyn InteriorWeights<R> + 'x>),
 }
 
-impl<R: Real> AxisStencil<R> {
+impl<R: PartialEq + Copy + Default> PartialEq for AxisStencil<'_, R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.interior == other.interior
+            && self.edge_divisors == other.edge_divisors
+            && self.first_edge == other.first_edge
+            && self.last_edge == other.last_edge
+    }
+}
+
+impl<R: PartialEq + Copy + Default> PartialEq for Interior<'_, R> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Interior::Uniform { divisor: a }, Interior::Uniform { divisor: b }) => a == b,
+            (Interior::Weighted(a), Interior::Weighted(b)) => a.to_vec() == b.to_vec(),
+            _ => false,
+        }
+    }
+}
+
+/// The interior weights of a non-uniform axis.
+///
+/// They are computed on demand, a block at a time, from the coordinate steps kept in their own
+/// type: the kernels never hold an array of weights the size of the axis, and the three
+/// divisions per point are spread over the threads that use them.
+pub trait InteriorWeights<R>: Send + Sync + fmt::Debug {
+    /// The number of interior points (the axis length minus two).
+    fn len(&self) -> usize;
+
+    /// Whether there are no interior points.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes the weights `(a, b, c)` of interior points `first..first + a.len()` into the three
+    /// slices (of equal length), where interior point `k` is the axis point `k + 1`.
+    fn fill(&self, first: usize, a: &mut [R], b: &mut [R], c: &mut [R]);
+
+    /// All the weights, for tests and for the simple per-axis kernel.
+    fn to_vec(&self) -> Vec<[R; 3]>
+    where
+        R: Copy + Default,
+    {
+        let n = self.len();
+        let (mut a, mut b, mut c) = (
+            vec![R::default(); n],
+            vec![R::default(); n],
+            vec![R::default(); n],
+        );
+        self.fill(0, &mut a, &mut b, &mut c);
+        (0..n).map(|i| [a[i], b[i], c[i]]).collect()
+    }
+}
+
+/// Coordinates `x` (of NumPy type `X`) whose steps `dx[i] = x[i+1] - x[i]` are taken in `X`
+/// as the weights are needed.
+#[derive(Debug)]
+struct Coordinates<'x, X>(ArrayView1<'x, X>);
+
+impl<X: Real + Cast<R>, R: Real> InteriorWeights<R> for Coordinates<'_, X> {
+    fn len(&self) -> usize {
+        self.0.len().saturating_sub(2)
+    }
+
+    fn fill(&self, first: usize, a: &mut [R], b: &mut [R], c: &mut [R]) {
+        let len = a.len();
+        let (b, c) = (&mut b[..len], &mut c[..len]);
+        let mut put = |k: usize, x0: X, x1: X, x2: X| {
+            let [wa, wb, wc] = interior_weights(x1 - x0, x2 - x1);
+            a[k] = wa.cast();
+            b[k] = wb.cast();
+            c[k] = wc.cast();
+        };
+        match self.0.as_slice() {
+            // Contiguous coordinates: a plain indexed loop, which the compiler vectorises.
+            Some(x) => {
+                let x = &x[first..first + len + 2];
+                for k in 0..len {
+                    put(k, x[k], x[k + 1], x[k + 2]);
+                }
+            }
+            None => {
+                for k in 0..len {
+                    let i = first + k;
+                    put(k, self.0[i], self.0[i + 1], self.0[i + 2]);
+                }
+            }
+        }
+    }
+}
+
+/// Coordinate arrays at least this long are checked for uniformity on the thread pool.
+const PARALLEL_COORDINATES: usize = 1 << 16;
+
+impl<'x, R: Real> AxisStencil<'x, R> {
     /// The stencil for a scalar spacing `dx`, with every derived value given exactly as NumPy
     /// computes it (`2. * dx`, `-1.5 / dx`, ...) and already converted to `R`.
-    pub fn uniform(twice_dx: R, dx: R, first_edge: [R; 3], last_edge: [R; 3]) -> AxisStencil<R> {
+    pub fn uniform(
+        twice_dx: R,
+        dx: R,
+        first_edge: [R; 3],
+        last_edge: [R; 3],
+    ) -> AxisStencil<'x, R> {
         AxisStencil {
             interior: Interior::Uniform { divisor: twice_dx },
             edge_divisors: [dx, dx],
@@ -66,7 +168,7 @@ impl<R: Real> AxisStencil<R> {
 
     /// The stencil for a scalar spacing held in NumPy type `X`: NumPy's `2. * dx`,
     /// `-1.5 / dx`, `2. / dx`, ... evaluated in `X`.
-    pub fn from_scalar<X: Real + Cast<R>>(dx: X) -> AxisStencil<R> {
+    pub fn from_scalar<X: Real + Cast<R>>(dx: X) -> AxisStencil<'x, R> {
         let k = X::from_f64;
         let over_dx = |numerator: f64| (k(numerator) / dx).cast();
         AxisStencil::uniform(
@@ -77,31 +179,44 @@ impl<R: Real> AxisStencil<R> {
         )
     }
 
+    /// [`AxisStencil::from_coordinates`], refusing what it cannot represent: fewer than two
+    /// coordinates, or coordinates wider than `R` (NumPy would have computed in their type).
+    pub fn try_from_coordinates<X: Real + Cast<R>>(
+        x: ArrayView1<'x, X>,
+    ) -> Result<AxisStencil<'x, R>, crate::GradientError> {
+        if std::mem::size_of::<X>() > std::mem::size_of::<R>() {
+            return Err(crate::GradientError::CoordinatesTooWide);
+        }
+        if x.len() < 2 {
+            return Err(crate::GradientError::TooFewCoordinates);
+        }
+        Ok(AxisStencil::from_coordinates(x))
+    }
+
     /// The stencil for coordinates `x` along an axis of `x.len()` points.
     ///
     /// As NumPy does, the differences `dx = diff(x)` are taken in `X`; when they are all equal
     /// (`dx == dx[0]`) the axis is treated as uniform with spacing `dx[0]`, otherwise the
     /// weights are NumPy's non-uniform formulas. Integer coordinates must be given as `f64`,
     /// the type NumPy converts them to. Needs at least two coordinates.
-    pub fn from_coordinates<X: Real + Cast<R>>(x: ArrayView1<'_, X>) -> AxisStencil<R> {
+    pub fn from_coordinates<X: Real + Cast<R>>(x: ArrayView1<'x, X>) -> AxisStencil<'x, R> {
         assert!(x.len() >= 2, "coordinates need at least two points");
-        let dx: Vec<X> = x
-            .windows(2)
-            .into_iter()
-            .map(|pair| pair[1] - pair[0])
-            .collect();
-        let first = dx[0];
-        if dx.iter().all(|&d| d == first) {
+        let parallel = x.len() >= PARALLEL_COORDINATES && crate::kernel::pool_usable();
+        let first = x[1] - x[0];
+        let step_is_first = |pair: &[X]| pair[1] - pair[0] == first;
+        let uniform = match x.as_slice() {
+            Some(xs) if parallel => xs.par_windows(2).all(step_is_first),
+            Some(xs) => xs.windows(2).all(step_is_first),
+            None => x.windows(2).into_iter().all(|p| p[1] - p[0] == first),
+        };
+        if uniform {
             return AxisStencil::from_scalar(first);
         }
-        let interior = dx
-            .windows(2)
-            .map(|pair| interior_weights(pair[0], pair[1]).map(Cast::cast))
-            .collect();
-        let n = dx.len();
+        let dx = |i: usize| x[i + 1] - x[i];
+        let n = x.len() - 1; // the number of steps
         let two = X::from_f64(2.0);
         let first_edge = {
-            let (dx1, dx2) = (dx[0], dx[1.min(n - 1)]);
+            let (dx1, dx2) = (dx(0), dx(1.min(n - 1)));
             [
                 -(two * dx1 + dx2) / (dx1 * (dx1 + dx2)),
                 (dx1 + dx2) / (dx1 * dx2),
@@ -109,7 +224,7 @@ impl<R: Real> AxisStencil<R> {
             ]
         };
         let last_edge = {
-            let (dx1, dx2) = (dx[n.saturating_sub(2)], dx[n - 1]);
+            let (dx1, dx2) = (dx(n.saturating_sub(2)), dx(n - 1));
             [
                 dx2 / (dx1 * (dx1 + dx2)),
                 -(dx2 + dx1) / (dx1 * dx2),
@@ -117,10 +232,10 @@ impl<R: Real> AxisStencil<R> {
             ]
         };
         AxisStencil {
-            interior: Interior::Weighted(interior),
-            edge_divisors: [dx[0].cast(), dx[n - 1].cast()],
+            edge_divisors: [dx(0).cast(), dx(n - 1).cast()],
             first_edge: first_edge.map(Cast::cast),
             last_edge: last_edge.map(Cast::cast),
+            interior: Interior::Weighted(Arc::new(Coordinates(x))),
         }
     }
 }
@@ -142,7 +257,8 @@ mod tests {
 
     #[test]
     fn equal_steps_reduce_to_scalar_spacing() {
-        let s = AxisStencil::<f64>::from_coordinates(array![1.0, 3.0, 5.0, 7.0].view());
+        let x = array![1.0, 3.0, 5.0, 7.0];
+        let s = AxisStencil::<f64>::from_coordinates(x.view());
         assert_eq!(s, AxisStencil::from_scalar(2.0));
         assert_eq!(s.interior, Interior::Uniform { divisor: 4.0 });
         assert_eq!(s.first_edge, [-0.75, 1.0, -0.25]);
@@ -150,12 +266,13 @@ mod tests {
 
     #[test]
     fn unequal_steps_give_numpy_weights() {
-        let s = AxisStencil::<f64>::from_coordinates(array![0.0, 1.0, 3.0].view());
+        let x = array![0.0, 1.0, 3.0];
+        let s = AxisStencil::<f64>::from_coordinates(x.view());
         // dx1 = 1, dx2 = 2: a = -2/3, b = 1/2, c = 1/6.
-        assert_eq!(
-            s.interior,
-            Interior::Weighted(vec![[-2.0 / 3.0, 0.5, 1.0 / 6.0]])
-        );
+        match &s.interior {
+            Interior::Weighted(w) => assert_eq!(w.to_vec(), vec![[-2.0 / 3.0, 0.5, 1.0 / 6.0]]),
+            other => panic!("expected weights, got {other:?}"),
+        }
         assert_eq!(s.edge_divisors, [1.0, 2.0]);
         assert_eq!(s.first_edge, [-(2.0 + 2.0) / 3.0, 1.5, -1.0 / 6.0]);
         assert_eq!(s.last_edge, [2.0 / 3.0, -1.5, 5.0 / 6.0]);
@@ -164,11 +281,12 @@ mod tests {
     #[test]
     fn weights_are_computed_in_the_coordinate_type() {
         // f32 coordinates: weights rounded in f32 at every step, then widened exactly.
-        let s = AxisStencil::<f64>::from_coordinates(array![0.0_f32, 0.1, 0.3].view());
+        let x = array![0.0_f32, 0.1, 0.3];
+        let s = AxisStencil::<f64>::from_coordinates(x.view());
         let (dx1, dx2) = (0.1_f32 - 0.0, 0.3_f32 - 0.1);
         let a = -dx2 / (dx1 * (dx1 + dx2));
         match s.interior {
-            Interior::Weighted(w) => assert_eq!(w[0][0], f64::from(a)),
+            Interior::Weighted(w) => assert_eq!(w.to_vec()[0][0], f64::from(a)),
             other => panic!("expected weights, got {other:?}"),
         }
     }
@@ -187,7 +305,8 @@ mod tests {
 
     #[test]
     fn nan_step_is_not_uniform() {
-        let s = AxisStencil::<f64>::from_coordinates(array![0.0, f64::NAN, 2.0].view());
+        let x = array![0.0, f64::NAN, 2.0];
+        let s = AxisStencil::<f64>::from_coordinates(x.view());
         assert!(matches!(s.interior, Interior::Weighted(_)));
     }
 }
