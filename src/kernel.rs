@@ -55,14 +55,6 @@ impl std::error::Error for GradientError {}
 /// handing work to the pool costs more than it saves.
 pub const PARALLEL_THRESHOLD: usize = 1 << 15;
 
-/// Whether the calling process may use the rayon pool: a child made by `fork()` has no pool
-/// threads (only the forking thread survives), so waiting on the parent's pool would hang.
-pub(crate) fn pool_usable() -> bool {
-    use std::sync::OnceLock;
-    static FIRST_PID: OnceLock<u32> = OnceLock::new();
-    *FIRST_PID.get_or_init(std::process::id) == std::process::id()
-}
-
 /// Runs `zip.for_each`, or its parallel form when `parallel`.
 macro_rules! zip_apply {
     ($parallel:expr, $zip:expr, $body:expr) => {
@@ -91,7 +83,7 @@ where
     A: Field + Cast<T>,
     T: Field + Cast<A>,
 {
-    let parallel = f.len() >= PARALLEL_THRESHOLD && pool_usable();
+    let parallel = f.len() >= PARALLEL_THRESHOLD && crate::threads::pool_usable();
     gradient_axis_with::<S, A, T>(f, out, axis, stencil, edge_order, parallel)
 }
 

@@ -9,6 +9,7 @@ pub mod element;
 pub mod fused;
 pub mod kernel;
 pub mod stencil;
+pub mod threads;
 
 #[cfg(feature = "python")]
 mod python;

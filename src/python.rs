@@ -4,14 +4,15 @@
 
 use crate::element::{Cast, Field, Real};
 use crate::fused::{self, AxisOutput};
-use crate::kernel::{pool_usable, GradientError, PARALLEL_THRESHOLD};
+use crate::kernel::GradientError;
 use crate::stencil::{AxisStencil, EdgeOrder};
+use crate::threads;
 use half::f16;
 use num_complex::{Complex32, Complex64};
 use numpy::ndarray::{Array1, ArrayView1};
 use numpy::prelude::*;
 use numpy::{Element, PyArray1, PyArrayDyn, PyReadonlyArray1, PyUntypedArray};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -156,6 +157,7 @@ fn run<'py, S, A, T>(
     axes: &[usize],
     spacings: &[Bound<'py, PyAny>],
     edge_order: EdgeOrder,
+    workers: usize,
 ) -> PyResult<()>
 where
     S: Element + Cast<A> + Send + Sync,
@@ -182,20 +184,24 @@ where
     }
     let input = f.as_array();
     let outs: Vec<_> = borrows.iter_mut().map(|b| b.as_array_mut()).collect();
-    let parallel = input.len() >= PARALLEL_THRESHOLD && pool_usable();
+    let elements = input.len();
     // The borrows above keep the arrays alive and unaliased while the GIL is released.
     f.py().detach(move || {
-        let stencils = spacing_views
-            .iter()
-            .map(SpacingView::stencil::<T::Real>)
-            .collect::<Result<Vec<_>, _>>()?;
-        let outputs = outs
-            .into_iter()
-            .zip(axes)
-            .zip(&stencils)
-            .map(|((out, &axis), stencil)| AxisOutput { axis, stencil, out })
-            .collect();
-        fused::gradient::<S, A, T>(input, outputs, edge_order, parallel)
+        threads::run(workers, elements, move |parallel| {
+            let stencils = spacing_views
+                .iter()
+                .map(SpacingView::stencil::<T::Real>)
+                .collect::<Result<Vec<_>, _>>()?;
+            let outputs = outs
+                .into_iter()
+                .zip(axes)
+                .zip(&stencils)
+                .map(|((out, &axis), stencil)| AxisOutput { axis, stencil, out })
+                .collect();
+            fused::gradient::<S, A, T>(input, outputs, edge_order, parallel)
+        })
+        .map_err(PyRuntimeError::new_err)?
+        .map_err(PyErr::from)
     })?;
     Ok(())
 }
@@ -206,7 +212,7 @@ where
 /// "d", "F" or "D"); `edge_order` is 1 or 2. Outputs must have `f`'s shape and the dtype NumPy
 /// returns (float64 for integer input), in native byte order.
 #[pyfunction]
-#[pyo3(signature = (f, outs, axes, spacings, compute, edge_order))]
+#[pyo3(signature = (f, outs, axes, spacings, compute, edge_order, workers=None))]
 fn gradient_into<'py>(
     f: &Bound<'py, PyUntypedArray>,
     outs: Vec<Bound<'py, PyAny>>,
@@ -214,7 +220,9 @@ fn gradient_into<'py>(
     spacings: Vec<Bound<'py, PyAny>>,
     compute: &str,
     edge_order: u8,
+    workers: Option<usize>,
 ) -> PyResult<()> {
+    let workers = workers.unwrap_or_else(threads::default_workers);
     let edge_order = match edge_order {
         1 => EdgeOrder::First,
         2 => EdgeOrder::Second,
@@ -224,7 +232,7 @@ fn gradient_into<'py>(
     macro_rules! dispatch {
         ($($input:ident ($input_ty:ty) => $data:ty : [$($code:literal => $compute:ty),*]),* $(,)?) => {
             match (Dtype::of(f)?, compute) {
-                $($( (Dtype::$input, $code) => run::<$input_ty, $data, $compute>(f, o, a, s, edge_order), )*)*
+                $($( (Dtype::$input, $code) => run::<$input_ty, $data, $compute>(f, o, a, s, edge_order, workers), )*)*
                 _ => Err(PyTypeError::new_err(format!(
                     "no native kernel for this input dtype with compute dtype {compute:?}"
                 ))),
@@ -248,10 +256,24 @@ fn gradient_into<'py>(
     )
 }
 
+/// The default number of worker threads (`NDGRADIENT_NUM_THREADS`, else the CPU count).
+#[pyfunction]
+fn default_workers() -> usize {
+    threads::default_workers()
+}
+
+/// The number of CPUs this process may run on.
+#[pyfunction]
+fn available_cpus() -> usize {
+    threads::available_cpus()
+}
+
 /// The native module. It holds no global state that needs the GIL.
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(gradient_into, m)?)?;
+    m.add_function(wrap_pyfunction!(default_workers, m)?)?;
+    m.add_function(wrap_pyfunction!(available_cpus, m)?)?;
     Ok(())
 }

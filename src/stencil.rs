@@ -201,7 +201,7 @@ impl<'x, R: Real> AxisStencil<'x, R> {
     /// the type NumPy converts them to. Needs at least two coordinates.
     pub fn from_coordinates<X: Real + Cast<R>>(x: ArrayView1<'x, X>) -> AxisStencil<'x, R> {
         assert!(x.len() >= 2, "coordinates need at least two points");
-        let parallel = x.len() >= PARALLEL_COORDINATES && crate::kernel::pool_usable();
+        let parallel = x.len() >= PARALLEL_COORDINATES && crate::threads::pool_usable();
         let first = x[1] - x[0];
         let step_is_first = |pair: &[X]| pair[1] - pair[0] == first;
         let uniform = match x.as_slice() {

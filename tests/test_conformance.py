@@ -366,3 +366,34 @@ def test_version_is_cargo_version() -> None:
         pytest.skip("source tree not available (testing an installed wheel)")
     version = tomllib.loads(cargo.read_text())["package"]["version"]
     assert ndgradient.__version__ == version
+
+
+# workers= (an ndgradient extension).
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, np.complex64, np.int16])
+def test_every_worker_count_gives_the_same_bits(dtype: Any) -> None:
+    rng = np.random.default_rng(6)
+    f = (rng.standard_normal((260, 300)) * 100).astype(dtype)
+    x = np.cumsum(rng.random(300)) + 1
+    expected = reference(f, 0.5, x, edge_order=2)
+    for workers in [None, 1, 2, 3, 5, -1]:
+        assert_identical(ndgradient.gradient(f, 0.5, x, edge_order=2, workers=workers), expected)
+    line = (rng.standard_normal(100_003) * 100).astype(dtype)
+    xs = np.cumsum(rng.random(line.size))
+    expected = reference(line, xs)
+    for workers in [1, 2, 4]:
+        assert_identical(ndgradient.gradient(line, xs, workers=workers), expected)
+
+
+@pytest.mark.parametrize(("workers", "error"), [(0, ValueError), (-10_000, ValueError), (1.5, TypeError), ("2", TypeError)])
+def test_bad_workers(workers: Any, error: type) -> None:
+    with pytest.raises(error):
+        ndgradient.gradient(np.arange(5.0), workers=workers)
+
+
+def test_num_threads_environment_variable() -> None:
+    code = "import ndgradient._core as c; print(c.default_workers())"
+    env = {**os.environ, "NDGRADIENT_NUM_THREADS": "3"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "3"

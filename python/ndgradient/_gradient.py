@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,7 +43,11 @@ class _NotNative(Exception):
 
 
 def gradient(
-    f: Any, *varargs: Any, axis: int | Sequence[int] | None = None, edge_order: int = 1
+    f: Any,
+    *varargs: Any,
+    axis: int | Sequence[int] | None = None,
+    edge_order: int = 1,
+    workers: int | None = None,
 ) -> Any:
     """
     Return the gradient of an N-dimensional array, exactly as `numpy.gradient` does.
@@ -79,6 +84,12 @@ def gradient(
     edge_order : {1, 2}, optional
         Gradient is calculated using N-th order accurate differences
         at the boundaries. Default: 1.
+    workers : int, optional
+        Keyword-only (an ndgradient extension, as in `scipy.fft`). The number of threads the
+        native core may use. None (default) uses ``NDGRADIENT_NUM_THREADS`` if set, else every
+        CPU the process may run on; a negative value wraps around from the CPU count (-1: all
+        CPUs, -2: all but one). The result is bit-identical for every worker count. Ignored on
+        NumPy's code path.
 
     Returns
     -------
@@ -95,7 +106,8 @@ def gradient(
         If an axis is out of range.
     ValueError
         For repeated axes, spacing arrays of the wrong length or dimension, an axis shorter
-        than ``edge_order + 1``, and an `edge_order` other than 1 or 2.
+        than ``edge_order + 1``, an `edge_order` other than 1 or 2, and ``workers=0`` or a
+        negative `workers` beyond the CPU count.
     TypeError
         For the wrong number of spacing arguments, and boolean input (as NumPy).
     IndexError
@@ -129,10 +141,12 @@ def gradient(
       emitted, and `numpy.errstate` settings have no effect on the native path: the values,
       inf and NaN included, are the same as NumPy's.
 
-    **Threads.** The core runs with the GIL released, on a rayon thread pool for inputs of
-    32768 elements or more (smaller inputs stay on the calling thread). The result does not
-    depend on the number of threads. In a child process created by ``fork()`` the core
-    computes on the calling thread, so it never waits on the parent's pool.
+    **Threads.** The core runs with the GIL released, so other Python threads run meanwhile
+    and several threads may call `gradient` at once. Inputs of 32768 elements or more are
+    split over a thread pool of `workers` threads (one pool per size, made on first use);
+    smaller inputs stay on the calling thread. The result does not depend on the number of
+    threads. In a child process created by ``fork()`` the core computes on the calling
+    thread, so it never waits on the parent's pool.
 
     **Precision.** Every operation is the IEEE operation NumPy performs, in the type NumPy
     performs it in and in the same order: the difference in the data's type, the division or
@@ -176,8 +190,9 @@ def gradient(
     array([[ 2.,  2., -1.],
            [ 2.,  2., -1.]])
     """
-    if _overrides_gradient((f, *varargs)):
+    if (type(f) is not np.ndarray or varargs) and _overrides_gradient((f, *varargs)):
         return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
+    threads = None if workers is None else _resolve_workers(workers)
     f = np.asanyarray(f)
     axes = tuple(range(f.ndim)) if axis is None else normalize_axis_tuple(axis, f.ndim)
     try:
@@ -192,10 +207,22 @@ def gradient(
     if not axes:
         return ()
     outs = [np.empty_like(f, dtype=_output_dtype(f)) for _ in axes]
-    _compute(f, outs, axes, plan, edge_order)
+    _compute(f, outs, axes, plan, edge_order, threads)
     if len(axes) == 1:
         return outs[0]
     return tuple(outs)
+
+
+def _resolve_workers(workers: Any) -> int:
+    """scipy.fft's rule: a positive count, or a negative one counted back from the CPUs."""
+    count = operator.index(workers)
+    cpus = _core.available_cpus()
+    resolved = count if count > 0 else cpus + 1 + count
+    if count == 0 or resolved < 1:
+        raise ValueError(
+            f"workers value out of range; got {count}, must not be less than {-cpus} or 0"
+        )
+    return resolved
 
 
 def _overrides_gradient(relevant: tuple[Any, ...]) -> bool:
@@ -344,6 +371,7 @@ def _compute(
     axes: tuple[int, ...],
     plan: list[tuple[str, Any]],
     edge_order: int,
+    workers: int | None,
 ) -> None:
     """Fills ``outs`` through the core, one call per compute dtype."""
     source = f.view(np.ndarray)
@@ -364,6 +392,7 @@ def _compute(
             [plan[i][1] for i in chosen],
             code,
             int(edge_order),
+            workers,
         )
     if natives is not targets:
         for target, native in zip(targets, natives):
