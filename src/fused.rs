@@ -14,7 +14,10 @@
 use crate::element::{Cast, Field};
 use crate::kernel::{difference_quotient, weighted_sum, GradientError};
 use crate::stencil::{AxisStencil, EdgeOrder, Interior};
-use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Slice, Zip};
+use ndarray::{
+    ArrayView, ArrayView1, ArrayViewD, ArrayViewMut, ArrayViewMut1, ArrayViewMutD, Axis, Dimension,
+    Ix1, Ix2, IxDyn, RemoveAxis, Slice, Zip,
+};
 
 /// One requested derivative: the axis it is taken along, its weights, and its output.
 #[derive(Debug)]
@@ -82,7 +85,7 @@ where
     }
     let position = |axis: usize| order.iter().position(|&o| o == axis).expect("an axis");
     let f = f.permuted_axes(order.clone());
-    let jobs: Vec<Job<'_, A, T::Real>> = outputs
+    let jobs: Vec<Job<'_, A, T::Real, IxDyn>> = outputs
         .into_iter()
         .map(|o| Job {
             axis: position(o.axis),
@@ -90,23 +93,108 @@ where
             out: o.out.permuted_axes(order.clone()),
         })
         .collect();
-    let n0 = f.len_of(Axis(0));
-    walk::<S, A, T>(&f, jobs, 0, n0, edge_order, parallel);
+    start::<S, A, T>(f, jobs, edge_order, parallel);
     Ok(())
 }
 
 /// An output during the walk: `axis` and `out` are relative to the current (sub)view.
-struct Job<'a, A, R> {
+struct Job<'a, A, R, D: Dimension> {
     axis: usize,
     stencil: &'a AxisStencil<'a, R>,
-    out: ArrayViewMutD<'a, A>,
+    out: ArrayViewMut<'a, A, D>,
+}
+
+/// How the walk goes one level down, into a hyperplane of a `Self`-dimensional view: rows of
+/// a 2-D view are 1-D kernels; a dynamic-dimensional hyperplane is walked again, as a fixed
+/// 2-D view once it has two dimensions (fixed dimensions make per-row views cheap).
+trait Descend: RemoveAxis {
+    fn descend<S, A, T>(
+        plane: ArrayView<'_, S, Self::Smaller>,
+        jobs: Vec<Job<'_, A, T::Real, Self::Smaller>>,
+        edge_order: EdgeOrder,
+        parallel: bool,
+    ) where
+        S: Cast<A> + Send + Sync,
+        A: Field + Cast<T>,
+        T: Field + Cast<A>;
+}
+
+impl Descend for Ix2 {
+    fn descend<S, A, T>(
+        row: ArrayView1<'_, S>,
+        jobs: Vec<Job<'_, A, T::Real, Ix1>>,
+        edge_order: EdgeOrder,
+        parallel: bool,
+    ) where
+        S: Cast<A> + Send + Sync,
+        A: Field + Cast<T>,
+        T: Field + Cast<A>,
+    {
+        for job in jobs {
+            row_range::<S, A, T>(row.view(), job.out, 0, job.stencil, edge_order, parallel);
+        }
+    }
+}
+
+impl Descend for IxDyn {
+    fn descend<S, A, T>(
+        plane: ArrayViewD<'_, S>,
+        jobs: Vec<Job<'_, A, T::Real, IxDyn>>,
+        edge_order: EdgeOrder,
+        parallel: bool,
+    ) where
+        S: Cast<A> + Send + Sync,
+        A: Field + Cast<T>,
+        T: Field + Cast<A>,
+    {
+        start::<S, A, T>(plane, jobs, edge_order, parallel);
+    }
+}
+
+/// Walks a whole view of any dimension, as fixed-dimensional views where it can.
+fn start<S, A, T>(
+    f: ArrayViewD<'_, S>,
+    jobs: Vec<Job<'_, A, T::Real, IxDyn>>,
+    edge_order: EdgeOrder,
+    parallel: bool,
+) where
+    S: Cast<A> + Send + Sync,
+    A: Field + Cast<T>,
+    T: Field + Cast<A>,
+{
+    fn fixed<'a, A, R, D: Dimension>(job: Job<'a, A, R, IxDyn>) -> Job<'a, A, R, D> {
+        Job {
+            axis: job.axis,
+            stencil: job.stencil,
+            out: job
+                .out
+                .into_dimensionality()
+                .expect("outputs have the input's shape"),
+        }
+    }
+    let n = f.len_of(Axis(0));
+    match f.ndim() {
+        1 => {
+            let row = f.into_dimensionality::<Ix1>().expect("1-D");
+            for job in jobs {
+                let job = fixed::<A, T::Real, Ix1>(job);
+                row_range::<S, A, T>(row.view(), job.out, 0, job.stencil, edge_order, parallel);
+            }
+        }
+        2 => {
+            let f = f.into_dimensionality::<Ix2>().expect("2-D");
+            let jobs = jobs.into_iter().map(fixed::<A, T::Real, Ix2>).collect();
+            walk::<S, A, T, Ix2>(&f, jobs, 0, n, edge_order, parallel);
+        }
+        _ => walk::<S, A, T, IxDyn>(&f, jobs, 0, n, edge_order, parallel),
+    }
 }
 
 /// Computes hyperplanes `lo..hi` of axis 0 of every job's output. `f` is the whole current
 /// view (neighbours outside `lo..hi` are read); each job's `out` holds just `lo..hi`.
-fn walk<S, A, T>(
-    f: &ArrayViewD<'_, S>,
-    jobs: Vec<Job<'_, A, T::Real>>,
+fn walk<S, A, T, D: Descend>(
+    f: &ArrayView<'_, S, D>,
+    jobs: Vec<Job<'_, A, T::Real, D>>,
     lo: usize,
     hi: usize,
     edge_order: EdgeOrder,
@@ -116,22 +204,13 @@ fn walk<S, A, T>(
     A: Field + Cast<T>,
     T: Field + Cast<A>,
 {
-    if f.ndim() == 1 {
-        for job in jobs {
-            let out = job
-                .out
-                .into_dimensionality::<ndarray::Ix1>()
-                .expect("a 1-D view");
-            let row = f.view().into_dimensionality::<ndarray::Ix1>().expect("1-D");
-            row_range::<S, A, T>(row, out, lo, job.stencil, edge_order, parallel);
-        }
-        return;
-    }
     let plane_size = f.len() / f.len_of(Axis(0)).max(1);
     if parallel && hi - lo >= 2 && (hi - lo) * plane_size >= 2 * MIN_SPLIT_ELEMENTS {
         let mid = lo + (hi - lo) / 2;
-        let mut left = Vec::with_capacity(jobs.len());
-        let mut right = Vec::with_capacity(jobs.len());
+        let (mut left, mut right) = (
+            Vec::with_capacity(jobs.len()),
+            Vec::with_capacity(jobs.len()),
+        );
         for job in jobs {
             let (a, b) = job.out.split_at(Axis(0), mid - lo);
             left.push(Job {
@@ -146,21 +225,21 @@ fn walk<S, A, T>(
             });
         }
         rayon::join(
-            || walk::<S, A, T>(f, left, lo, mid, edge_order, parallel),
-            || walk::<S, A, T>(f, right, mid, hi, edge_order, parallel),
+            || walk::<S, A, T, D>(f, left, lo, mid, edge_order, parallel),
+            || walk::<S, A, T, D>(f, right, mid, hi, edge_order, parallel),
         );
         return;
     }
-    // A single hyperplane left here: let the recursion split it instead.
+    // A single hyperplane left here: let the level below split it instead.
     let inner_parallel = parallel && hi - lo == 1;
     let mut jobs = jobs;
     let n = f.len_of(Axis(0));
     for p in lo..hi {
-        let mut inner: Vec<Job<'_, A, T::Real>> = Vec::with_capacity(jobs.len());
+        let mut inner = Vec::with_capacity(jobs.len());
         for job in jobs.iter_mut() {
             let out = job.out.index_axis_mut(Axis(0), p - lo);
             if job.axis == 0 {
-                hyperplane::<S, A, T>(f, out, p, n, job.stencil, edge_order);
+                hyperplane::<S, A, T, D>(f, out, p, n, job.stencil, edge_order);
             } else {
                 inner.push(Job {
                     axis: job.axis - 1,
@@ -170,17 +249,15 @@ fn walk<S, A, T>(
             }
         }
         if !inner.is_empty() {
-            let plane = f.index_axis(Axis(0), p);
-            let m = plane.len_of(Axis(0));
-            walk::<S, A, T>(&plane, inner, 0, m, edge_order, inner_parallel);
+            D::descend::<S, A, T>(f.index_axis(Axis(0), p), inner, edge_order, inner_parallel);
         }
     }
 }
 
 /// Hyperplane `p` of the derivative along axis 0, from the input's hyperplanes around `p`.
-fn hyperplane<S, A, T>(
-    f: &ArrayViewD<'_, S>,
-    out: ArrayViewMutD<'_, A>,
+fn hyperplane<S, A, T, D: RemoveAxis>(
+    f: &ArrayView<'_, S, D>,
+    out: ArrayViewMut<'_, A, D::Smaller>,
     p: usize,
     n: usize,
     stencil: &AxisStencil<T::Real>,
@@ -192,14 +269,14 @@ fn hyperplane<S, A, T>(
 {
     let at = |i: usize| f.index_axis(Axis(0), i);
     let load = |v: S| -> T { Cast::<A>::cast(v).cast() };
-    let three = |out: ArrayViewMutD<'_, A>, first: usize, w: [T::Real; 3]| {
+    let three = |out: ArrayViewMut<'_, A, D::Smaller>, first: usize, w: [T::Real; 3]| {
         Zip::from(out)
             .and(at(first))
             .and(at(first + 1))
             .and(at(first + 2))
             .for_each(|o, &f0, &f1, &f2| *o = weighted_sum(load(f0), load(f1), load(f2), w));
     };
-    let two = |out: ArrayViewMutD<'_, A>, lo: usize, hi: usize, divisor: T::Real| {
+    let two = |out: ArrayViewMut<'_, A, D::Smaller>, lo: usize, hi: usize, divisor: T::Real| {
         Zip::from(out)
             .and(at(lo))
             .and(at(hi))

@@ -52,8 +52,8 @@ impl fmt::Display for GradientError {
 impl std::error::Error for GradientError {}
 
 /// Inputs smaller than this many elements are computed on the calling thread: below it,
-/// handing work to the pool costs more than it saves.
-pub const PARALLEL_THRESHOLD: usize = 1 << 15;
+/// waking the pool (tens of microseconds) costs more than it saves.
+pub const PARALLEL_THRESHOLD: usize = 1 << 18;
 
 /// Runs `zip.for_each`, or its parallel form when `parallel`.
 macro_rules! zip_apply {

@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// The environment variable that sets the default number of worker threads.
 pub const NUM_THREADS_VAR: &str = "NDGRADIENT_NUM_THREADS";
 
-/// The number of CPUs this process may run on.
+/// The number of CPUs this process may run on, read once (the query parses cgroup files).
 pub fn available_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The default worker count: `NDGRADIENT_NUM_THREADS` (a positive integer) if set, otherwise

@@ -20,7 +20,7 @@ def _identical(ours: Any, reference: Any) -> bool:
         return (
             isinstance(ours, tuple)
             and len(ours) == len(reference)
-            and all(_identical(a, b) for a, b in zip(ours, reference))
+            and all(_identical(a, b) for a, b in zip(ours, reference, strict=True))
         )
     return (
         type(ours) is type(reference)
@@ -113,7 +113,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo_parser.add_argument(
         "--repeats", type=int, default=5, help="timed runs per function (default 5)"
     )
+    bench_parser = commands.add_parser(
+        "bench",
+        help="time ndgradient against numpy.gradient on the benchmark matrix",
+        description="Time ndgradient against numpy.gradient (and torch/jax if installed) on "
+        "a fixed workload matrix: interleaved repeats in one process, medians, speed-ups, "
+        "and each result as a fraction of the memory bandwidth measured in the same run.",
+    )
+    bench_parser.add_argument("--repeats", type=int, default=9, help="repeats (default 9)")
+    bench_parser.add_argument(
+        "--scale", type=float, default=1.0, help="shrink every array by this factor (0-1]"
+    )
+    bench_parser.add_argument("--only", nargs="*", help="run workloads whose name contains")
+    bench_parser.add_argument("--json", help="write the full report to this JSON file")
+    bench_parser.add_argument("--png", help="write a bar chart (needs matplotlib)")
+    bench_parser.add_argument("--no-peers", action="store_true", help="skip torch and jax")
+    bench_parser.add_argument(
+        "--progress", action="store_true", help="show the progress bar even when not a tty"
+    )
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        if args.repeats < 1 or not 0 < args.scale <= 1:
+            parser.error("--repeats must be at least 1 and --scale in (0, 1]")
+        from . import _bench
+
+        return _bench.main(args)
     if args.size < 3 or args.repeats < 1:
         parser.error("--size must be at least 3 and --repeats at least 1")
     return demo(size=args.size, repeats=args.repeats)

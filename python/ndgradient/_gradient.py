@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -142,7 +144,7 @@ def gradient(
       inf and NaN included, are the same as NumPy's.
 
     **Threads.** The core runs with the GIL released, so other Python threads run meanwhile
-    and several threads may call `gradient` at once. Inputs of 32768 elements or more are
+    and several threads may call `gradient` at once. Inputs of 262144 (2**18) elements or more are
     split over a thread pool of `workers` threads (one pool per size, made on first use);
     smaller inputs stay on the calling thread. The result does not depend on the number of
     threads. In a child process created by ``fork()`` the core computes on the calling
@@ -199,7 +201,10 @@ def gradient(
         spacings = _spacings(f, varargs, axes)
         _check_edge_order(edge_order)
         data_dtype = _data_dtype(f)
-        plan = [_axis_plan(f, ax, dx, data_dtype, edge_order) for ax, dx in zip(axes, spacings)]
+        plan = [
+            _axis_plan(f, ax, dx, data_dtype, edge_order)
+            for ax, dx in zip(axes, spacings, strict=True)
+        ]
     except _NotNative:
         _check_edge_order(edge_order)
         return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
@@ -320,17 +325,12 @@ def _axis_plan(
         coordinate_dtype = np.dtype(np.float64) if dx.dtype.kind in "iu" else dx.dtype
         compute = np.result_type(data_dtype, coordinate_dtype)
         spacing: Any = dx if dx.dtype.isnative else dx.astype(dx.dtype.newbyteorder("="))
-    elif type(dx) in _PYTHON_NUMBERS and data_dtype.char in "dD":
-        # A Python number is weak (NEP 50): NumPy computes in the data's float64 (or
-        # complex128), so Python's own float arithmetic gives NumPy's exact values.
+    elif type(dx) in _PYTHON_NUMBERS:
+        # A Python number is weak (NEP 50): NumPy computes in the data's own dtype.
         compute = data_dtype
-        twice_dx = 2.0 * dx
-        if edge_order == 2:
-            first = (-1.5 / dx, 2.0 / dx, -0.5 / dx)
-            last = (0.5 / dx, -2.0 / dx, 1.5 / dx)
-        else:
-            first = last = (0.0, 0.0, 0.0)
-        spacing = (twice_dx, float(dx), first, last)
+        # The sign is part of the key: -0.0 == 0.0 but gives other bits.
+        sign = math.copysign(1.0, dx) if type(dx) is float else 1.0
+        spacing = _python_number_spacing(dx, sign, compute.char, edge_order)
     elif _is_native_scalar(dx):
         # NumPy's own expressions, evaluated by NumPy in the spacing's type.
         with np.errstate(all="ignore"):
@@ -365,6 +365,28 @@ def _axis_plan(
     return compute.char, spacing
 
 
+@functools.lru_cache(maxsize=512)
+def _python_number_spacing(dx: float, sign: float, code: str, edge_order: int) -> tuple[Any, ...]:
+    """The core's spacing tuple for a Python-number spacing, computed in ``code``'s type.
+
+    Python's float arithmetic is NumPy's float64 arithmetic; for float64 and complex128 the
+    values are used as they are, otherwise NumPy rounds them to the compute type.
+    """
+    twice_dx = 2.0 * dx
+    if edge_order == 2:
+        first: tuple[float, ...] = (-1.5 / dx, 2.0 / dx, -0.5 / dx)
+        last: tuple[float, ...] = (0.5 / dx, -2.0 / dx, 1.5 / dx)
+    else:
+        first = last = (0.0, 0.0, 0.0)
+    values = (twice_dx, dx, *first, *last)
+    if code not in "dD":
+        with np.errstate(all="ignore"):
+            values = tuple(float(v) for v in np.array(values, dtype=code).real)
+    else:
+        values = tuple(float(v) for v in values)
+    return (values[0], values[1], values[2:5], values[5:8])
+
+
 def _compute(
     f: np.ndarray,
     outs: list[np.ndarray],
@@ -395,5 +417,5 @@ def _compute(
             workers,
         )
     if natives is not targets:
-        for target, native in zip(targets, natives):
+        for target, native in zip(targets, natives, strict=True):
             target[...] = native

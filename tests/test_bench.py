@@ -1,0 +1,34 @@
+"""The benchmark harness runs as a plain test at a tiny scale (timings are not asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ndgradient import _bench
+
+
+def test_harness_checks_and_reports_every_workload() -> None:
+    report = _bench.run(repeats=1, scale=0.0005, peers=False, progress=False)
+    names = [r["name"] for r in report["results"]]
+    assert len(names) == len(_bench.workloads()) == 14
+    for result in report["results"]:
+        assert result["numpy_s"] > 0 and result["ndgradient_s"] > 0
+        assert result["speedup"] == pytest.approx(result["numpy_s"] / result["ndgradient_s"])
+        assert result["bytes_moved"] > 0
+    assert report["memory_bandwidth_gb_s"] > 0
+    assert "| workload |" in _bench.format_table(report)
+
+
+def test_bench_command_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "ndgradient", "bench", "--scale", "0.0005", "--repeats", "1",
+         "--no-peers", "--only", "10-element", "coordinates", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert [r["name"] for r in report["results"]] == ["coordinates 1-D 1e7", "10-element call"]
