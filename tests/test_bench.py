@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ndgradient import _bench
 
 

@@ -9,11 +9,10 @@ import threading
 import warnings
 from typing import Any
 
+import ndgradient
 import numpy as np
 import pytest
 from _oracle import assert_identical
-
-import ndgradient
 
 NATIVE_DTYPES = [
     np.float64, np.float32, np.float16, np.complex128, np.complex64,
@@ -105,10 +104,14 @@ def test_scalar_spacing_promotion(dtype: Any, spacing: Any, edge_order: int) -> 
 
 
 @pytest.mark.parametrize("dtype", NATIVE_DTYPES)
-@pytest.mark.parametrize("coordinate_dtype", [np.float64, np.float32, np.float16, np.int64, np.uint8])
+@pytest.mark.parametrize(
+    "coordinate_dtype", [np.float64, np.float32, np.float16, np.int64, np.uint8]
+)
 @pytest.mark.parametrize("uniform", [True, False])
 @pytest.mark.parametrize("edge_order", [1, 2])
-def test_coordinate_promotion(dtype: Any, coordinate_dtype: Any, uniform: bool, edge_order: int) -> None:
+def test_coordinate_promotion(
+    dtype: Any, coordinate_dtype: Any, uniform: bool, edge_order: int
+) -> None:
     rng = np.random.default_rng(2)
     f = (rng.standard_normal((6, 5)) * 10).astype(dtype)
     x = np.arange(6) * 3 + 1 if uniform else np.array([0, 1, 3, 4, 9, 10])
@@ -344,7 +347,10 @@ def test_child_after_fork_computes_without_hanging() -> None:
 # The command line.
 
 
-@pytest.mark.parametrize("launcher", [["-m", "ndgradient"], ["-c", "import ndgradient._cli as c; raise SystemExit(c.main())"]])
+@pytest.mark.parametrize(
+    "launcher",
+    [["-m", "ndgradient"], ["-c", "import ndgradient._cli as c; raise SystemExit(c.main())"]],
+)
 def test_demo_runs_and_reports_identical_results(launcher: list[str]) -> None:
     done = subprocess.run(
         [sys.executable, *launcher, "demo", "--size", "64", "--repeats", "1"],
@@ -386,7 +392,10 @@ def test_every_worker_count_gives_the_same_bits(dtype: Any) -> None:
         assert_identical(ndgradient.gradient(line, xs, workers=workers), expected)
 
 
-@pytest.mark.parametrize(("workers", "error"), [(0, ValueError), (-10_000, ValueError), (1.5, TypeError), ("2", TypeError)])
+@pytest.mark.parametrize(
+    ("workers", "error"),
+    [(0, ValueError), (-10_000, ValueError), (1.5, TypeError), ("2", TypeError)],
+)
 def test_bad_workers(workers: Any, error: type) -> None:
     with pytest.raises(error):
         ndgradient.gradient(np.arange(5.0), workers=workers)
@@ -395,7 +404,14 @@ def test_bad_workers(workers: Any, error: type) -> None:
 def test_num_threads_environment_variable() -> None:
     code = "import ndgradient._core as c; print(c.default_workers())"
     env = {**os.environ, "NDGRADIENT_NUM_THREADS": "3"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert done.stdout.strip() == "3"
 
 
@@ -405,3 +421,13 @@ def test_signed_zero_and_equal_python_numbers_keep_their_own_results() -> None:
         check(f, dx)
         check(f.astype(np.float64), dx)
         check(f.astype(np.float16), dx)
+
+
+def test_error_order_zero_spacing_before_a_later_short_axis() -> None:
+    f = np.zeros((5, 2))
+    with pytest.raises(ZeroDivisionError):
+        reference(f, 0.0, edge_order=2)
+    with pytest.raises(ZeroDivisionError):
+        ndgradient.gradient(f, 0.0, edge_order=2)
+    with pytest.raises(ValueError):
+        ndgradient.gradient(f.T, 0.0, edge_order=2)

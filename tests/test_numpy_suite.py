@@ -5,10 +5,9 @@ its methods run unchanged; a fixture swaps ``gradient`` in that module, and ``np
 itself, for ndgradient's.
 """
 
+import ndgradient
 import numpy as np
 import pytest
-
-import ndgradient
 
 numpy_tests = pytest.importorskip("numpy.lib.tests.test_function_base")
 

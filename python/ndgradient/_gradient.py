@@ -20,6 +20,11 @@ _numpy_gradient = np.gradient
 
 # Data dtypes the core computes natively (integers are read as they are, converted to float64).
 _NATIVE_FLOAT_CHARS = frozenset("efdFD")
+_FLOAT64 = np.dtype(np.float64)
+_TOO_SHORT = (
+    "Shape of array too small to calculate a numerical gradient, "
+    "at least (edge_order + 1) elements are required."
+)
 # Compute dtypes the core has a kernel for, for each data dtype.
 _COMPUTE_CHARS = {"d": "d", "f": "fd", "e": "efd", "D": "D", "F": "FD"}
 
@@ -192,6 +197,35 @@ def gradient(
     array([[ 2.,  2., -1.],
            [ 2.,  2., -1.]])
     """
+    if (
+        type(f) is np.ndarray
+        and (not varargs or (len(varargs) == 1 and type(varargs[0]) in _PYTHON_NUMBERS))
+        and type(edge_order) is int
+        and 1 <= edge_order <= 2
+    ):
+        # The common call, kept short (its overhead is most of a small call's time): a plain
+        # array of a native dtype, one Python-number spacing or none, the default edge rules.
+        dtype = f.dtype
+        code = "d" if dtype.kind in "iu" else dtype.char
+        if code in _NATIVE_FLOAT_CHARS and dtype.isnative:
+            ndim = f.ndim
+            axes = tuple(range(ndim)) if axis is None else normalize_axis_tuple(axis, ndim)
+            if not axes:
+                return ()
+            # NumPy's order: the first axis's length, its coefficients, the other lengths.
+            if f.shape[axes[0]] < edge_order + 1:
+                raise ValueError(_TOO_SHORT)
+            dx = varargs[0] if varargs else 1.0
+            sign = math.copysign(1.0, dx) if type(dx) is float else 1.0
+            spacing = _python_number_spacing(dx, sign, code, edge_order)
+            for ax in axes:
+                if f.shape[ax] < edge_order + 1:
+                    raise ValueError(_TOO_SHORT)
+            threads = None if workers is None else _resolve_workers(workers)
+            out_dtype = _FLOAT64 if code == "d" else dtype
+            outs = [np.empty_like(f, dtype=out_dtype) for _ in axes]
+            _core.gradient_into(f, outs, axes, (spacing,) * len(axes), code, edge_order, threads)
+            return outs[0] if len(axes) == 1 else tuple(outs)
     if (type(f) is not np.ndarray or varargs) and _overrides_gradient((f, *varargs)):
         return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
     threads = None if workers is None else _resolve_workers(workers)
@@ -290,15 +324,15 @@ def _data_dtype(f: np.ndarray) -> np.dtype[Any]:
     ):
         raise _NotNative
     if f.dtype.kind in "iu":
-        return np.dtype(np.float64)
+        return _FLOAT64
     if f.dtype.char in _NATIVE_FLOAT_CHARS:
-        return f.dtype.newbyteorder("=")
+        return f.dtype if f.dtype.isnative else f.dtype.newbyteorder("=")
     raise _NotNative
 
 
 def _output_dtype(f: np.ndarray) -> np.dtype[Any]:
     """NumPy's output dtype: float64 for integers, the input's (byte order included) else."""
-    return np.dtype(np.float64) if f.dtype.kind in "iu" else f.dtype
+    return _FLOAT64 if f.dtype.kind in "iu" else f.dtype
 
 
 _PYTHON_NUMBERS = (int, float, bool)
@@ -317,10 +351,7 @@ def _axis_plan(
 ) -> tuple[str, Any]:
     """The compute dtype code and the core's spacing argument for one axis."""
     if f.shape[axis] < edge_order + 1:
-        raise ValueError(
-            "Shape of array too small to calculate a numerical gradient, "
-            "at least (edge_order + 1) elements are required."
-        )
+        raise ValueError(_TOO_SHORT)
     if isinstance(dx, np.ndarray) and dx.ndim == 1:
         coordinate_dtype = np.dtype(np.float64) if dx.dtype.kind in "iu" else dx.dtype
         compute = np.result_type(data_dtype, coordinate_dtype)
