@@ -208,6 +208,7 @@ def gradient(
         dtype = f.dtype
         code = "d" if dtype.kind in "iu" else dtype.char
         if code in _NATIVE_FLOAT_CHARS and dtype.isnative:
+            threads = None if workers is None else _resolve_workers(workers)
             ndim = f.ndim
             axes = tuple(range(ndim)) if axis is None else normalize_axis_tuple(axis, ndim)
             if not axes:
@@ -221,7 +222,6 @@ def gradient(
             for ax in axes:
                 if f.shape[ax] < edge_order + 1:
                     raise ValueError(_TOO_SHORT)
-            threads = None if workers is None else _resolve_workers(workers)
             out_dtype = _FLOAT64 if code == "d" else dtype
             outs = [np.empty_like(f, dtype=out_dtype) for _ in axes]
             _core.gradient_into(f, outs, axes, (spacing,) * len(axes), code, edge_order, threads)
