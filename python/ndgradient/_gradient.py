@@ -222,8 +222,7 @@ def gradient(
             for ax in axes:
                 if f.shape[ax] < edge_order + 1:
                     raise ValueError(_TOO_SHORT)
-            out_dtype = _FLOAT64 if code == "d" else dtype
-            outs = [np.empty_like(f, dtype=out_dtype) for _ in axes]
+            outs = _allocate_outputs(f, len(axes))
             _core.gradient_into(f, outs, axes, (spacing,) * len(axes), code, edge_order, threads)
             return outs[0] if len(axes) == 1 else tuple(outs)
     if (type(f) is not np.ndarray or varargs) and _overrides_gradient((f, *varargs)):
@@ -245,7 +244,7 @@ def gradient(
 
     if not axes:
         return ()
-    outs = [np.empty_like(f, dtype=_output_dtype(f)) for _ in axes]
+    outs = _allocate_outputs(f, len(axes))
     _compute(f, outs, axes, plan, edge_order, threads)
     if len(axes) == 1:
         return outs[0]
@@ -330,9 +329,18 @@ def _data_dtype(f: np.ndarray) -> np.dtype[Any]:
     raise _NotNative
 
 
-def _output_dtype(f: np.ndarray) -> np.dtype[Any]:
-    """NumPy's output dtype: float64 for integers, the input's (byte order included) else."""
-    return _FLOAT64 if f.dtype.kind in "iu" else f.dtype
+def _allocate_outputs(f: np.ndarray, count: int) -> list[np.ndarray]:
+    """``count`` outputs with NumPy's dtype (float64 for integers, else the input's, byte
+    order included), layout and subclass.
+
+    For integers NumPy allocates ``empty_like(f.astype(float64))``; ``empty_like`` does not
+    always keep the strides of length-1 axes, so the layout is that of two ``empty_like``
+    steps. The intermediate array is never written, so it costs no page faults.
+    """
+    if f.dtype.kind in "iu":
+        prototype = np.empty_like(f, dtype=_FLOAT64)
+        return [np.empty_like(prototype) for _ in range(count)]
+    return [np.empty_like(f) for _ in range(count)]
 
 
 _PYTHON_NUMBERS = (int, float, bool)
