@@ -4,6 +4,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+__all__ = ["__version__", "available_cpus", "default_workers", "gradient_into"]
+
 __version__: str
 
 _UniformSpacing = tuple[float, float, tuple[float, float, float], tuple[float, float, float]]
