@@ -1,10 +1,14 @@
 """Benchmark harness: ndgradient against numpy.gradient (and torch/jax when installed).
 
-Every workload is timed with interleaved repeats (NumPy, ndgradient, peers, NumPy, ...) in
-one process, and reported as medians, the ratio to NumPy, and the fraction of the machine's
+Every workload is timed with interleaved repeats (NumPy, ndgradient, NumPy, ...) in one
+process, and reported as medians, the ratio to NumPy, and the fraction of the machine's
 memory bandwidth it reaches: the time a copy-bandwidth machine would need to read the input
 once and write each output once, over the measured time. The bandwidth is measured in the
 same run with a parallel copy between preallocated buffers.
+
+Peers are imported and timed in a second pass, after NumPy and ndgradient: their thread pools
+keep spinning between calls (jax's XLA pool, torch's OpenMP threads) and on a small machine
+they would slow down everything timed after them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import gc
+import importlib.util
 import itertools
 import json
 import math
@@ -130,6 +135,10 @@ def _seconds(fn: Callable[[], Any], calls: int = 1) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def _peers_installed() -> bool:
+    return any(importlib.util.find_spec(name) is not None for name in ("torch", "jax"))
+
+
 def _peers() -> dict[str, Callable[..., Any]]:
     """Other gradient implementations that are installed, wrapped to take NumPy arrays."""
     peers: dict[str, Callable[..., Any]] = {}
@@ -193,11 +202,15 @@ def run(
 ) -> dict[str, Any]:
     """Runs the matrix and returns the report (what ``--json`` writes)."""
     chosen = [w for w in workloads(scale) if not only or any(o in w.name for o in only)]
-    others = _peers() if peers else {}
-    bar = _Progress(len(chosen) * repeats + 1, progress)
+    peer_passes = 1 if peers and _peers_installed() else 0
+    bar = _Progress(len(chosen) * repeats * (1 + peer_passes) + 1, progress)
     bandwidth = memory_bandwidth(megabytes=max(16, int(512 * min(1.0, scale))))
     bar.step("memory bandwidth")
-    results = [_measure(w, others, repeats, bandwidth, bar) for w in chosen]
+    results = [_measure(w, repeats, bandwidth, bar) for w in chosen]
+    if peer_passes:
+        others = _peers()
+        for workload, result in zip(chosen, results, strict=True):
+            result.peers_s = _time_peers(workload, others, repeats, bar)
     speedups = [r.speedup for r in results]
     return {
         "ndgradient": __version__,
@@ -215,32 +228,22 @@ def run(
     }
 
 
-def _measure(
-    workload: Workload,
-    others: dict[str, Callable[..., Any]],
-    repeats: int,
-    bandwidth: float,
-    bar: _Progress,
-) -> Result:
-    """Checks one workload against NumPy, then times every contender, interleaved."""
+def _measure(workload: Workload, repeats: int, bandwidth: float, bar: _Progress) -> Result:
+    """Checks one workload against NumPy, then times both, interleaved."""
     args, kwargs = workload.build()
     expected = _numpy_gradient(*args, **kwargs)
     _check_identical(workload.name, gradient(*args, **kwargs), expected)
     moved = _bytes_moved(args, expected)
     del expected
-    contenders: dict[str, Callable[[], Any]] = {
-        "numpy": lambda: _numpy_gradient(*args, **kwargs),
-        "ndgradient": lambda: gradient(*args, **kwargs),
-    }
-    for name, peer in others.items():
-        contenders[name] = functools.partial(peer, *args, **kwargs)
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, call in contenders.items():  # interleaved: one of each per repeat
-            gc.collect()
-            times[name].append(_seconds(call, workload.calls_per_sample))
-        bar.step(workload.name)
-    median = {name: statistics.median(ts) for name, ts in times.items()}
+    median = _interleaved_medians(
+        {
+            "numpy": lambda: _numpy_gradient(*args, **kwargs),
+            "ndgradient": lambda: gradient(*args, **kwargs),
+        },
+        repeats,
+        workload,
+        bar,
+    )
     return Result(
         name=workload.name,
         numpy_s=median["numpy"],
@@ -249,8 +252,35 @@ def _measure(
         bytes_moved=moved,
         bandwidth_s=moved / bandwidth,
         bandwidth_fraction=(moved / bandwidth) / median["ndgradient"],
-        peers_s={k: v for k, v in median.items() if k not in ("numpy", "ndgradient")},
     )
+
+
+def _time_peers(
+    workload: Workload, others: dict[str, Callable[..., Any]], repeats: int, bar: _Progress
+) -> dict[str, float]:
+    """Median seconds per call of every peer that supports the workload."""
+    args, kwargs = workload.build()
+    contenders: dict[str, Callable[[], Any]] = {}
+    for name, peer in others.items():
+        call = functools.partial(peer, *args, **kwargs)
+        try:
+            call()  # also warms up JIT compilers before timing
+        except Exception:  # a peer without this feature (jax has no edge_order) sits it out
+            continue
+        contenders[name] = call
+    return _interleaved_medians(contenders, repeats, workload, bar)
+
+
+def _interleaved_medians(
+    contenders: dict[str, Callable[[], Any]], repeats: int, workload: Workload, bar: _Progress
+) -> dict[str, float]:
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, call in contenders.items():  # interleaved: one of each per repeat
+            gc.collect()
+            times[name].append(_seconds(call, workload.calls_per_sample))
+        bar.step(workload.name)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def _check_identical(name: str, ours: Any, expected: Any) -> None:
