@@ -1,13 +1,17 @@
 """The docstring examples run as doctests, so the documentation cannot drift from behaviour."""
 
 import doctest
+from types import ModuleType
 
 import ndgradient._gradient
+import ndgradient._patch
+import pytest
 
 
-def test_gradient_docstring_examples() -> None:
-    result = doctest.testmod(
-        ndgradient._gradient, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False
-    )
-    assert result.attempted >= 10
+@pytest.mark.parametrize(
+    ("module", "minimum"), [(ndgradient._gradient, 10), (ndgradient._patch, 6)]
+)
+def test_docstring_examples(module: ModuleType, minimum: int) -> None:
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.attempted >= minimum
     assert result.failed == 0

@@ -2,5 +2,6 @@
 
 from ._core import __version__
 from ._gradient import gradient
+from ._patch import patch_numpy, patched, unpatch_numpy
 
-__all__ = ["__version__", "gradient"]
+__all__ = ["__version__", "gradient", "patch_numpy", "patched", "unpatch_numpy"]
