@@ -14,7 +14,7 @@ use numpy::prelude::*;
 use numpy::{Element, PyArray1, PyArrayDyn, PyReadonlyArray1, PyUntypedArray};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 
 impl From<GradientError> for PyErr {
     fn from(err: GradientError) -> PyErr {
@@ -268,6 +268,17 @@ fn available_cpus() -> usize {
     threads::available_cpus()
 }
 
+/// How this module was built: `profile` ("release" or "debug") and `target` (arch-os).
+#[pyfunction]
+fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let info = PyDict::new(py);
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    info.set_item("profile", profile)?;
+    let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+    info.set_item("target", target)?;
+    Ok(info)
+}
+
 /// The native module. It holds no global state that needs the GIL.
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -275,5 +286,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gradient_into, m)?)?;
     m.add_function(wrap_pyfunction!(default_workers, m)?)?;
     m.add_function(wrap_pyfunction!(available_cpus, m)?)?;
+    m.add_function(wrap_pyfunction!(build_info, m)?)?;
     Ok(())
 }

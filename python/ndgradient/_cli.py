@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
+import sys
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, _core
 from ._gradient import _numpy_gradient, gradient
 
 
@@ -93,8 +97,107 @@ def demo(size: int = 4096, repeats: int = 5) -> int:
     return 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ndgradient`` console script and ``python -m ndgradient``."""
+def _load_array(path: str, key: str | None, what: str) -> np.ndarray:
+    """One array from a ``.npy`` file, or from a ``.npz`` file (``key`` picks one of several)."""
+    if not os.path.exists(path):
+        raise _UsageError(f"{what} {path!r}: no such file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise _UsageError(f"{what} {path!r} is not a NumPy .npy/.npz array file ({err})") from err
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        names = list(loaded.files)
+        if key is None and len(names) == 1:
+            key = names[0]
+        if key is None or key not in names:
+            listed = ", ".join(names) or "none"
+            raise _UsageError(f"{what} {path!r} holds arrays {listed}: choose one with --key")
+        try:
+            return loaded[key]
+        except ValueError as err:  # object arrays need pickle, which is never allowed here
+            raise _UsageError(f"{what} {path!r}[{key!r}] cannot be read ({err})") from err
+
+
+class _UsageError(Exception):
+    """A problem with the command line or its files, reported as ``ndgradient: error: ...``."""
+
+
+def _spacing_arguments(args: argparse.Namespace) -> list[Any]:
+    """``--spacing`` numbers, or ``--coords`` items (a file, or a number for uniform spacing)."""
+    if args.spacing is not None and args.coords is not None:
+        raise _UsageError("give --spacing or --coords, not both")
+    if args.spacing is not None:
+        return list(args.spacing)
+    spacings: list[Any] = []
+    for item in args.coords or ():
+        try:
+            spacings.append(float(item))
+        except ValueError:
+            coords = _load_array(item, None, "coordinate file")
+            if coords.ndim != 1:
+                raise _UsageError(
+                    f"coordinate file {item!r} holds a {coords.ndim}-D array; "
+                    "coordinates must be 1-D"
+                ) from None
+            spacings.append(coords)
+    return spacings
+
+
+def compute(args: argparse.Namespace) -> int:
+    """``ndgradient compute``: gradient of an array file, written to an array file."""
+    f = _load_array(args.input, args.key, "input")
+    spacings = _spacing_arguments(args)
+    axis = None if args.axis is None else tuple(args.axis)
+    if args.output.endswith(".npy") is False and not args.output.endswith(".npz"):
+        raise _UsageError(f"output {args.output!r} must end in .npz (or .npy for one axis)")
+    try:
+        result = gradient(
+            f, *spacings, axis=axis, edge_order=args.edge_order, workers=args.workers
+        )
+    except (ValueError, TypeError, IndexError) as err:  # AxisError is a ValueError
+        raise _UsageError(f"cannot compute the gradient of {args.input!r}: {err}") from err
+    grads = list(result) if isinstance(result, tuple) else [result]
+    axes = list(range(f.ndim)) if axis is None else [a % f.ndim for a in axis]
+    if args.output.endswith(".npy"):
+        if len(grads) != 1:
+            raise _UsageError(
+                f"{len(grads)} gradients (axes {axes}) need an .npz output, not .npy"
+            )
+        np.save(args.output, grads[0])
+    else:
+        save = np.savez_compressed if args.compress else np.savez
+        save(args.output, **{f"axis{a}": g for a, g in zip(axes, grads, strict=True)})
+    if not args.quiet:
+        for a, g in zip(axes, grads, strict=True):
+            print(f"axis {a}: shape {g.shape}, dtype {g.dtype}")
+        print(f"written to {args.output}")
+    return 0
+
+
+def info() -> int:
+    """``ndgradient info``: what is installed and what it can use."""
+    build = _core.build_info()
+    rows = [
+        ("ndgradient", __version__),
+        ("native module", _core.__file__ or "?"),
+        ("build profile", build["profile"]),
+        ("target", build["target"]),
+        ("CPUs available", str(_core.available_cpus())),
+        ("default workers", str(_core.default_workers())),
+        ("NDGRADIENT_NUM_THREADS", os.environ.get("NDGRADIENT_NUM_THREADS", "(not set)")),
+        ("NumPy", np.__version__),
+        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("platform", platform.platform()),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ndgradient",
         description="A bit-exact, parallel drop-in replacement for numpy.gradient.",
@@ -112,6 +215,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo_parser.add_argument(
         "--repeats", type=int, default=5, help="timed runs per function (default 5)"
+    )
+    compute_parser = commands.add_parser(
+        "compute",
+        help="gradient of an array file (.npy/.npz), written to an .npz file",
+        description="Compute the gradient of the array in INPUT (.npy, or .npz with --key) and "
+        "write one array per differentiated axis to OUTPUT.npz, named axis0, axis1, ... "
+        "(an .npy OUTPUT takes a single axis).",
+        epilog="examples: ndgradient compute field.npy -o grad.npz; "
+        "ndgradient compute field.npy --coords lat.npy lon.npy -o grad.npz; "
+        "ndgradient compute series.npy --spacing 0.1 --edge-order 2 -o d.npy",
+    )
+    compute_parser.add_argument("input", metavar="INPUT", help="a .npy or .npz file")
+    compute_parser.add_argument("--key", help="the array to read from an .npz INPUT")
+    compute_parser.add_argument(
+        "-o", "--output", required=True, metavar="OUTPUT", help="the .npz (or .npy) to write"
+    )
+    compute_parser.add_argument(
+        "--spacing",
+        type=float,
+        nargs="+",
+        metavar="DX",
+        help="uniform sample distance: one for every axis, or one per differentiated axis",
+    )
+    compute_parser.add_argument(
+        "--coords",
+        nargs="+",
+        metavar="FILE",
+        help="one per differentiated axis: a .npy file of 1-D coordinates, or a number "
+        "(uniform spacing on that axis)",
+    )
+    compute_parser.add_argument(
+        "--axis", type=int, nargs="+", help="differentiate along these axes only (default: all)"
+    )
+    compute_parser.add_argument(
+        "--edge-order", type=int, default=1, choices=(1, 2), help="1 (default) or 2"
+    )
+    compute_parser.add_argument("--workers", type=int, help="threads to use (default: all)")
+    compute_parser.add_argument("--compress", action="store_true", help="write a compressed .npz")
+    compute_parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    commands.add_parser(
+        "info",
+        help="version, build, threads and NumPy in use",
+        description="Print ndgradient's version and build, the threads it may use, and the "
+        "NumPy and Python it runs with.",
     )
     bench_parser = commands.add_parser(
         "bench",
@@ -131,6 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench_parser.add_argument(
         "--progress", action="store_true", help="show the progress bar even when not a tty"
     )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ndgradient`` console script and ``python -m ndgradient``."""
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "bench":
         if args.repeats < 1 or not 0 < args.scale <= 1:
@@ -138,6 +291,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import _bench
 
         return _bench.main(args)
+    if args.command == "info":
+        return info()
+    if args.command == "compute":
+        try:
+            return compute(args)
+        except _UsageError as err:
+            print(f"ndgradient compute: error: {err}", file=sys.stderr)
+            return 2
     if args.size < 3 or args.repeats < 1:
         parser.error("--size must be at least 3 and --repeats at least 1")
     return demo(size=args.size, repeats=args.repeats)

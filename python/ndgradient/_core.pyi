@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["__version__", "available_cpus", "default_workers", "gradient_into"]
+__all__ = ["__version__", "available_cpus", "build_info", "default_workers", "gradient_into"]
 
 __version__: str
 
@@ -21,3 +21,4 @@ def gradient_into(
 ) -> None: ...
 def default_workers() -> int: ...
 def available_cpus() -> int: ...
+def build_info() -> dict[str, str]: ...
