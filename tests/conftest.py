@@ -1,11 +1,16 @@
-"""Hypothesis profiles and the --runslow option.
+"""Hypothesis profiles, the --runslow option, and which ndgradient is under test.
 
 Profiles: "default" (quick, for local edits), "ci" (used when CI=true), "thorough" (thousands
 of examples per property; select with NDGRADIENT_HYPOTHESIS_PROFILE=thorough).
+
+With NDGRADIENT_EXPECT_INSTALLED=1 the session refuses to run unless ndgradient is imported
+from site-packages (an installed wheel), not from the source tree.
 """
 
 import os
+from pathlib import Path
 
+import ndgradient
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -37,3 +42,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_report_header() -> str:
+    return f"ndgradient {ndgradient.__version__} from {Path(ndgradient.__file__).parent}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("NDGRADIENT_EXPECT_INSTALLED") == "1":
+        location = Path(ndgradient.__file__).resolve()
+        if "site-packages" not in location.parts:
+            raise pytest.UsageError(f"expected an installed ndgradient, got {location}")
