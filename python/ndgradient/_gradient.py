@@ -147,6 +147,9 @@ def gradient(
     * No floating-point ``RuntimeWarning`` (divide by zero, invalid value, overflow) is
       emitted, and `numpy.errstate` settings have no effect on the native path: the values,
       inf and NaN included, are the same as NumPy's.
+    * Where two NaN operands with different signs or payloads meet in one operation, the
+      result is a NaN in NumPy's position, but its sign and payload may differ: NumPy's own
+      choice there depends on the array length and the loop it happens to take.
 
     **Threads.** The core runs with the GIL released, so other Python threads run meanwhile
     and several threads may call `gradient` at once. Inputs of 262144 (2**18) elements or more are
