@@ -41,6 +41,8 @@ class Workload:
     name: str
     build: Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]
     calls_per_sample: int = 1
+    # Keywords only ndgradient takes (an ``out=`` buffer, say), made once per workload.
+    extensions: Callable[[tuple[Any, ...], Any], dict[str, Any]] | None = None
 
 
 @dataclass
@@ -101,7 +103,17 @@ def workloads(scale: float = 1.0) -> list[Workload]:
             lambda: ((np.asfortranarray(_fields((s2, s2))),), {}),
         ),
         Workload("10-element call", plain((10,)), calls_per_sample=2000),
+        # The same two cases with reused outputs: what page faults on fresh memory cost.
+        Workload("1-D 1e7 float64, out= reused", plain((n(1e7),)), extensions=_reused_out),
+        Workload(f"2-D {s2}^2 both axes, out= reused", plain((s2, s2)), extensions=_reused_out),
     ]
+
+
+def _reused_out(args: tuple[Any, ...], expected: Any) -> dict[str, Any]:
+    """An ``out=`` argument shaped like NumPy's result, allocated and touched once."""
+    if isinstance(expected, tuple):
+        return {"out": tuple(np.empty_like(e) for e in expected)}
+    return {"out": np.empty_like(expected)}
 
 
 def _bytes_moved(args: tuple[Any, ...], result: Any) -> int:
@@ -164,7 +176,8 @@ def _peers() -> dict[str, Callable[..., Any]]:
 
         def jax_gradient(f: np.ndarray, *varargs: Any, **kwargs: Any) -> Any:
             result = jnp.gradient(jnp.asarray(f), *varargs, **kwargs)
-            return jax.block_until_ready(result)
+            ready: Callable[[Any], Any] = jax.block_until_ready  # untyped in some versions
+            return ready(result)
 
         peers[f"jax {jax.__version__}"] = jax_gradient
     except ImportError:
@@ -202,15 +215,17 @@ def run(
 ) -> dict[str, Any]:
     """Runs the matrix and returns the report (what ``--json`` writes)."""
     chosen = [w for w in workloads(scale) if not only or any(o in w.name for o in only)]
-    peer_passes = 1 if peers and _peers_installed() else 0
-    bar = _Progress(len(chosen) * repeats * (1 + peer_passes) + 1, progress)
+    # Peers have no out=: they sit out the workloads that use ndgradient's extensions.
+    for_peers = [w for w in chosen if w.extensions is None] if peers and _peers_installed() else []
+    bar = _Progress((len(chosen) + len(for_peers)) * repeats + 1, progress)
     bandwidth = memory_bandwidth(megabytes=max(16, int(512 * min(1.0, scale))))
     bar.step("memory bandwidth")
     results = [_measure(w, repeats, bandwidth, bar) for w in chosen]
-    if peer_passes:
+    if for_peers:
         others = _peers()
         for workload, result in zip(chosen, results, strict=True):
-            result.peers_s = _time_peers(workload, others, repeats, bar)
+            if workload in for_peers:
+                result.peers_s = _time_peers(workload, others, repeats, bar)
     speedups = [r.speedup for r in results]
     return {
         "ndgradient": __version__,
@@ -232,13 +247,16 @@ def _measure(workload: Workload, repeats: int, bandwidth: float, bar: _Progress)
     """Checks one workload against NumPy, then times both, interleaved."""
     args, kwargs = workload.build()
     expected = _numpy_gradient(*args, **kwargs)
-    _check_identical(workload.name, gradient(*args, **kwargs), expected)
+    ours = dict(kwargs)
+    if workload.extensions is not None:
+        ours.update(workload.extensions(args, expected))
+    _check_identical(workload.name, gradient(*args, **ours), expected)
     moved = _bytes_moved(args, expected)
     del expected
     median = _interleaved_medians(
         {
             "numpy": lambda: _numpy_gradient(*args, **kwargs),
-            "ndgradient": lambda: gradient(*args, **kwargs),
+            "ndgradient": lambda: gradient(*args, **ours),
         },
         repeats,
         workload,

@@ -115,7 +115,8 @@ def _load_array(path: str, key: str | None, what: str) -> np.ndarray:
             listed = ", ".join(names) or "none"
             raise _UsageError(f"{what} {path!r} holds arrays {listed}: choose one with --key")
         try:
-            return loaded[key]
+            array: np.ndarray = loaded[key]
+            return array
         except ValueError as err:  # object arrays need pickle, which is never allowed here
             raise _UsageError(f"{what} {path!r}[{key!r}] cannot be read ({err})") from err
 
