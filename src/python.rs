@@ -272,7 +272,11 @@ fn available_cpus() -> usize {
 #[pyfunction]
 fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let info = PyDict::new(py);
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     info.set_item("profile", profile)?;
     let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
     info.set_item("target", target)?;
