@@ -122,6 +122,9 @@ pub trait Field: Copy + Send + Sync + 'static {
     /// `coefficient * self`, NumPy's `multiply` with the real coefficient promoted to `Self`
     /// and written first, as in NumPy's `a * f[...]`.
     fn mul_real(self, coefficient: Self::Real) -> Self;
+    /// `coefficient` times each part: the plain scaling ndgradient's own stencils use (unlike
+    /// NumPy's promoted complex multiply, it makes no NaN from `0 * inf` in the other part).
+    fn scale(self, coefficient: Self::Real) -> Self;
 }
 
 impl<R: Real> Field for R {
@@ -136,6 +139,9 @@ impl<R: Real> Field for R {
         self / divisor
     }
     fn mul_real(self, coefficient: R) -> Self {
+        coefficient * self
+    }
+    fn scale(self, coefficient: R) -> Self {
         coefficient * self
     }
 }
@@ -153,6 +159,9 @@ impl<R: Real> Field for Complex<R> {
     }
     fn mul_real(self, coefficient: R) -> Self {
         complex_multiply(Complex::new(coefficient, R::from_f64(0.0)), self)
+    }
+    fn scale(self, coefficient: R) -> Self {
+        Complex::new(coefficient * self.re, coefficient * self.im)
     }
 }
 

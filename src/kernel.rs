@@ -8,7 +8,7 @@ use std::fmt;
 
 /// Why the core refused a request. The Python shim checks arguments first, so these only
 /// guard the core's own contract.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum GradientError {
     /// The axis index is not below the number of dimensions.
     AxisOutOfRange { axis: usize, ndim: usize },
@@ -22,6 +22,16 @@ pub enum GradientError {
     TooFewCoordinates,
     /// Coordinates of a wider type than the compute type (NumPy would have promoted).
     CoordinatesTooWide,
+    /// An accuracy other than 2, 4, 6 or 8.
+    BadAccuracy { accuracy: usize },
+    /// The axis has fewer points than a stencil of this accuracy spans.
+    AxisTooShortForStencil { length: usize, accuracy: usize },
+    /// A period that does not reach past the coordinates in their direction.
+    BadPeriod { period: f64, extent: f64 },
+    /// Accuracy 2 without a periodic axis is NumPy's stencil, not an extended one.
+    NotExtended,
+    /// A periodic coordinate axis without its period (or a period for a non-periodic one).
+    MissingPeriod,
 }
 
 impl fmt::Display for GradientError {
@@ -44,6 +54,26 @@ impl fmt::Display for GradientError {
             GradientError::TooFewCoordinates => f.write_str("coordinates need at least two points"),
             GradientError::CoordinatesTooWide => {
                 f.write_str("coordinates are wider than the compute type")
+            }
+            GradientError::BadAccuracy { accuracy } => {
+                write!(f, "accuracy must be 2, 4, 6 or 8, got {accuracy}")
+            }
+            GradientError::AxisTooShortForStencil { length, accuracy } => write!(
+                f,
+                "an axis of length {length} is too short for accuracy={accuracy}: \
+                 the stencil needs at least {} points",
+                accuracy + 1
+            ),
+            GradientError::BadPeriod { period, extent } => write!(
+                f,
+                "period {period} must exceed the coordinates' extent x[-1] - x[0] = {extent} \
+                 in magnitude and have its sign"
+            ),
+            GradientError::MissingPeriod => {
+                f.write_str("a periodic axis with coordinates needs period=")
+            }
+            GradientError::NotExtended => {
+                f.write_str("accuracy 2 without periodic is numpy.gradient's own stencil")
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod fused;
 pub mod kernel;
 pub mod stencil;
 pub mod threads;
+pub mod wide;
 
 #[cfg(feature = "python")]
 mod python;

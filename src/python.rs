@@ -7,6 +7,7 @@ use crate::fused::{self, AxisOutput};
 use crate::kernel::GradientError;
 use crate::stencil::{AxisStencil, EdgeOrder};
 use crate::threads;
+use crate::wide::{self, WideStencil};
 use half::f16;
 use num_complex::{Complex32, Complex64};
 use numpy::ndarray::{Array1, ArrayView1};
@@ -65,6 +66,35 @@ impl Dtype {
             }
         })
     }
+}
+
+/// Calls `$run::<input, data, compute>(args)` for the input's dtype and the compute dtype code:
+/// every combination NumPy's promotion can give, and nothing else.
+macro_rules! dispatch {
+    ($f:expr, $compute:expr, $run:ident ( $($arg:expr),* )) => {
+        match (Dtype::of($f)?, $compute) {
+            (Dtype::F64, "d") => $run::<f64, f64, f64>($($arg),*),
+            (Dtype::F32, "f") => $run::<f32, f32, f32>($($arg),*),
+            (Dtype::F32, "d") => $run::<f32, f32, f64>($($arg),*),
+            (Dtype::F16, "e") => $run::<f16, f16, f16>($($arg),*),
+            (Dtype::F16, "f") => $run::<f16, f16, f32>($($arg),*),
+            (Dtype::F16, "d") => $run::<f16, f16, f64>($($arg),*),
+            (Dtype::C128, "D") => $run::<Complex64, Complex64, Complex64>($($arg),*),
+            (Dtype::C64, "F") => $run::<Complex32, Complex32, Complex32>($($arg),*),
+            (Dtype::C64, "D") => $run::<Complex32, Complex32, Complex64>($($arg),*),
+            (Dtype::I64, "d") => $run::<i64, f64, f64>($($arg),*),
+            (Dtype::I32, "d") => $run::<i32, f64, f64>($($arg),*),
+            (Dtype::I16, "d") => $run::<i16, f64, f64>($($arg),*),
+            (Dtype::I8, "d") => $run::<i8, f64, f64>($($arg),*),
+            (Dtype::U64, "d") => $run::<u64, f64, f64>($($arg),*),
+            (Dtype::U32, "d") => $run::<u32, f64, f64>($($arg),*),
+            (Dtype::U16, "d") => $run::<u16, f64, f64>($($arg),*),
+            (Dtype::U8, "d") => $run::<u8, f64, f64>($($arg),*),
+            (_, compute) => Err(PyTypeError::new_err(format!(
+                "no native kernel for this input dtype with compute dtype {compute:?}"
+            ))),
+        }
+    };
 }
 
 /// The spacing of one axis as the shim hands it over: either a tuple
@@ -149,6 +179,63 @@ impl SpacingView<'_> {
     }
 }
 
+impl SpacingView<'_> {
+    /// The extended stencil of an axis of `length` points (a coordinate axis is periodic when
+    /// it has a `period`).
+    fn wide_stencil<R: Real>(
+        &self,
+        length: usize,
+        accuracy: usize,
+        periodic: bool,
+        period: Option<f64>,
+    ) -> Result<WideStencil<R>, GradientError>
+    where
+        f64: Cast<R>,
+        f32: Cast<R>,
+        f16: Cast<R>,
+    {
+        match self {
+            SpacingView::Uniform(twice_dx, dx, _, _) => WideStencil::uniform(
+                length,
+                accuracy,
+                periodic,
+                R::from_f64(*dx),
+                R::from_f64(*twice_dx),
+            ),
+            _ if periodic != period.is_some() => Err(GradientError::MissingPeriod),
+            SpacingView::F64(x) => coordinate_stencil(x.view(), accuracy, period),
+            SpacingView::F32(x) => coordinate_stencil(x.view(), accuracy, period),
+            SpacingView::F16(x) => coordinate_stencil(x.view(), accuracy, period),
+        }
+    }
+}
+
+/// Coordinates whose steps are all equal (the wrap step included, on a periodic axis) get the
+/// uniform stencil of that step, as NumPy treats such coordinates as a scalar spacing.
+fn coordinate_stencil<X: Real + Cast<R>, R: Real>(
+    x: ArrayView1<'_, X>,
+    accuracy: usize,
+    period: Option<f64>,
+) -> Result<WideStencil<R>, GradientError> {
+    let len = x.len();
+    if len >= 2 {
+        let step = x[1] - x[0];
+        let even = x.windows(2).into_iter().all(|w| w[1] - w[0] == step);
+        let wraps_evenly = period.map_or(true, |p| X::from_f64(p) - (x[len - 1] - x[0]) == step);
+        if even && wraps_evenly {
+            let twice = X::from_f64(2.0) * step;
+            return WideStencil::uniform(
+                len,
+                accuracy,
+                period.is_some(),
+                step.cast(),
+                twice.cast(),
+            );
+        }
+    }
+    WideStencil::from_coordinates(x, accuracy, period.map(X::from_f64))
+}
+
 /// Computes every requested axis of `f` into its output: the one generic path behind every
 /// dtype combination.
 fn run<'py, S, A, T>(
@@ -206,6 +293,68 @@ where
     Ok(())
 }
 
+/// The extended stencils of [`gradient_wide_into`], one axis after another.
+#[allow(clippy::too_many_arguments)]
+fn run_wide<'py, S, A, T>(
+    f: &Bound<'py, PyUntypedArray>,
+    outs: &[Bound<'py, PyAny>],
+    axes: &[usize],
+    spacings: &[Bound<'py, PyAny>],
+    accuracy: usize,
+    periodic: &[bool],
+    periods: &[Option<f64>],
+    workers: usize,
+) -> PyResult<()>
+where
+    S: Element + Cast<A> + Send + Sync,
+    A: Element + Field + Cast<T>,
+    T: Field + Cast<A>,
+    f64: Cast<T::Real>,
+    f32: Cast<T::Real>,
+    f16: Cast<T::Real>,
+{
+    let n = axes.len();
+    if outs.len() != n || spacings.len() != n || periodic.len() != n || periods.len() != n {
+        return Err(PyValueError::new_err(
+            "outs, axes, spacings, periodic and periods need one entry per axis",
+        ));
+    }
+    let spacings = spacings
+        .iter()
+        .map(Spacing::extract)
+        .collect::<PyResult<Vec<_>>>()?;
+    let spacing_views: Vec<SpacingView<'_>> = spacings.iter().map(Spacing::view).collect();
+    let f = f.cast::<PyArrayDyn<S>>()?.try_readonly()?;
+    let mut borrows = Vec::with_capacity(outs.len());
+    for out in outs {
+        borrows.push(out.cast::<PyArrayDyn<A>>()?.try_readwrite()?);
+    }
+    let input = f.as_array();
+    let outs: Vec<_> = borrows.iter_mut().map(|b| b.as_array_mut()).collect();
+    let elements = input.len();
+    f.py().detach(move || {
+        threads::run(workers, elements, move |parallel| {
+            // Every stencil first, so that a bad one leaves every output unwritten.
+            let stencils = axes
+                .iter()
+                .zip(&spacing_views)
+                .zip(periodic.iter().zip(periods))
+                .map(|((&axis, spacing), (&periodic, &period))| {
+                    let length = input.shape().get(axis).copied().unwrap_or(0);
+                    spacing.wide_stencil::<T::Real>(length, accuracy, periodic, period)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            for ((out, &axis), stencil) in outs.into_iter().zip(axes).zip(&stencils) {
+                wide::gradient_axis_wide::<S, A, T>(input.view(), out, axis, stencil, parallel)?;
+            }
+            Ok::<(), GradientError>(())
+        })
+        .map_err(PyRuntimeError::new_err)?
+        .map_err(PyErr::from)
+    })?;
+    Ok(())
+}
+
 /// Writes the gradient of `f` along each of `axes` into the matching array of `outs`.
 ///
 /// `compute` is the dtype character code NumPy promotes to for every listed axis ("e", "f",
@@ -229,31 +378,30 @@ fn gradient_into<'py>(
         _ => return Err(PyValueError::new_err("edge_order must be 1 or 2")),
     };
     let (o, a, s) = (&outs[..], &axes[..], &spacings[..]);
-    macro_rules! dispatch {
-        ($($input:ident ($input_ty:ty) => $data:ty : [$($code:literal => $compute:ty),*]),* $(,)?) => {
-            match (Dtype::of(f)?, compute) {
-                $($( (Dtype::$input, $code) => run::<$input_ty, $data, $compute>(f, o, a, s, edge_order, workers), )*)*
-                _ => Err(PyTypeError::new_err(format!(
-                    "no native kernel for this input dtype with compute dtype {compute:?}"
-                ))),
-            }
-        };
-    }
-    dispatch!(
-        F64(f64) => f64: ["d" => f64],
-        F32(f32) => f32: ["f" => f32, "d" => f64],
-        F16(f16) => f16: ["e" => f16, "f" => f32, "d" => f64],
-        C128(Complex64) => Complex64: ["D" => Complex64],
-        C64(Complex32) => Complex32: ["F" => Complex32, "D" => Complex64],
-        I64(i64) => f64: ["d" => f64],
-        I32(i32) => f64: ["d" => f64],
-        I16(i16) => f64: ["d" => f64],
-        I8(i8) => f64: ["d" => f64],
-        U64(u64) => f64: ["d" => f64],
-        U32(u32) => f64: ["d" => f64],
-        U16(u16) => f64: ["d" => f64],
-        U8(u8) => f64: ["d" => f64],
-    )
+    dispatch!(f, compute, run(f, o, a, s, edge_order, workers))
+}
+
+/// Writes derivatives with ndgradient's extended stencils: `accuracy` 2, 4, 6 or 8, and
+/// periodic axes (`periodic[i]`; `periods[i]` is the period of a coordinate axis). Accuracy 2
+/// needs every axis periodic: otherwise it is NumPy's stencil, for [`gradient_into`].
+#[pyfunction]
+#[pyo3(signature = (f, outs, axes, spacings, compute, accuracy, periodic, periods, workers=None))]
+#[allow(clippy::too_many_arguments)]
+fn gradient_wide_into<'py>(
+    f: &Bound<'py, PyUntypedArray>,
+    outs: Vec<Bound<'py, PyAny>>,
+    axes: Vec<usize>,
+    spacings: Vec<Bound<'py, PyAny>>,
+    compute: &str,
+    accuracy: usize,
+    periodic: Vec<bool>,
+    periods: Vec<Option<f64>>,
+    workers: Option<usize>,
+) -> PyResult<()> {
+    let workers = workers.unwrap_or_else(threads::default_workers);
+    let (o, a, s) = (&outs[..], &axes[..], &spacings[..]);
+    let (p, q) = (&periodic[..], &periods[..]);
+    dispatch!(f, compute, run_wide(f, o, a, s, accuracy, p, q, workers))
 }
 
 /// The default number of worker threads (`NDGRADIENT_NUM_THREADS`, else the CPU count).
@@ -288,6 +436,7 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(gradient_into, m)?)?;
+    m.add_function(wrap_pyfunction!(gradient_wide_into, m)?)?;
     m.add_function(wrap_pyfunction!(default_workers, m)?)?;
     m.add_function(wrap_pyfunction!(available_cpus, m)?)?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;

@@ -241,7 +241,7 @@ impl<'x, R: Real> AxisStencil<'x, R> {
 }
 
 /// NumPy's second-order weights for a point with spacing `dx1` behind and `dx2` ahead.
-fn interior_weights<X: Real>(dx1: X, dx2: X) -> [X; 3] {
+pub(crate) fn interior_weights<X: Real>(dx1: X, dx2: X) -> [X; 3] {
     [
         -(dx2) / (dx1 * (dx1 + dx2)),
         (dx2 - dx1) / (dx1 * dx2),

@@ -4,7 +4,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["__version__", "available_cpus", "build_info", "default_workers", "gradient_into"]
+__all__ = [
+    "__version__",
+    "available_cpus",
+    "build_info",
+    "default_workers",
+    "gradient_into",
+    "gradient_wide_into",
+]
 
 __version__: str
 
@@ -17,6 +24,17 @@ def gradient_into(
     spacings: Sequence[np.ndarray | _UniformSpacing],
     compute: str,
     edge_order: int,
+    workers: int | None = None,
+) -> None: ...
+def gradient_wide_into(
+    f: np.ndarray,
+    outs: Sequence[np.ndarray],
+    axes: Sequence[int],
+    spacings: Sequence[np.ndarray | _UniformSpacing],
+    compute: str,
+    accuracy: int,
+    periodic: Sequence[bool],
+    periods: Sequence[float | None],
     workers: int | None = None,
 ) -> None: ...
 def default_workers() -> int: ...

@@ -57,6 +57,9 @@ def gradient(
     edge_order: Literal[1, 2] = 1,
     workers: int | None = None,
     out: NDArray[Any] | Sequence[NDArray[Any]] | None = None,
+    periodic: bool | Sequence[bool] = False,
+    period: float | Sequence[float | None] | None = None,
+    accuracy: Literal[2, 4, 6, 8] = 2,
 ) -> Any:
     """
     Return the gradient of an N-dimensional array, exactly as `numpy.gradient` does.
@@ -215,6 +218,9 @@ def gradient(
     if (
         type(f) is np.ndarray
         and out is None
+        and periodic is False
+        and accuracy == 2
+        and period is None
         and (not varargs or (len(varargs) == 1 and type(varargs[0]) in _PYTHON_NUMBERS))
         and type(edge_order) is int
         and 1 <= edge_order <= 2
@@ -241,11 +247,13 @@ def gradient(
             outs = _allocate_outputs(f, len(axes))
             _core.gradient_into(f, outs, axes, (spacing,) * len(axes), code, edge_order, threads)
             return outs[0] if len(axes) == 1 else tuple(outs)
+    extensions = out is not None or periodic is not False or accuracy != 2 or period is not None
     if (type(f) is not np.ndarray or varargs) and _overrides_gradient((f, *varargs)):
-        if out is not None:
+        if extensions:
             raise TypeError(
-                "out= is an ndgradient extension; it is not available for arguments whose "
-                "type overrides numpy.gradient through __array_function__"
+                "out=, periodic=, period= and accuracy= are ndgradient extensions; they are "
+                "not available for arguments whose type overrides numpy.gradient through "
+                "__array_function__"
             )
         return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
     threads = None if workers is None else _resolve_workers(workers)
@@ -259,8 +267,15 @@ def gradient(
             _axis_plan(f, ax, dx, data_dtype, edge_order)
             for ax, dx in zip(axes, spacings, strict=True)
         ]
+        stencils = _extended_stencils(f, axes, spacings, periodic, period, accuracy)
     except _NotNative:
         _check_edge_order(edge_order)
+        if periodic is not False or accuracy != 2 or period is not None:
+            _extended_stencils(f, axes, (), periodic, period, accuracy)  # argument errors first
+            raise TypeError(
+                "periodic=, period= and accuracy= are computed natively only: float, complex "
+                "and integer data (not masked or overriding arithmetic) with real spacings"
+            ) from None
         if out is None:
             return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
         if isinstance(f, np.ma.MaskedArray):
@@ -277,13 +292,85 @@ def gradient(
         if not axes:
             return ()
         outs = _allocate_outputs(f, len(axes))
-        _compute(f, outs, axes, plan, edge_order, threads)
+        _compute(f, outs, axes, plan, edge_order, threads, stencils)
         return outs[0] if len(axes) == 1 else tuple(outs)
     targets = _checked_out(out, f, varargs, len(axes))
     _check_out_dtypes(targets, _FLOAT64 if f.dtype.kind in "iu" else f.dtype)
     if axes:
-        _compute(f, targets, axes, plan, edge_order, threads)
+        _compute(f, targets, axes, plan, edge_order, threads, stencils)
     return _returned(out, targets)
+
+
+_ACCURACIES = (2, 4, 6, 8)
+
+
+def _per_axis(value: Any, count: int, name: str) -> list[Any]:
+    """A scalar for every axis, or a sequence with one entry per differentiated axis."""
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        if len(value) != count:
+            raise ValueError(
+                f"{name} must be one value or one per differentiated axis ({count}), "
+                f"got {len(value)}"
+            )
+        return list(value)
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return _per_axis(value.tolist(), count, name)
+    return [value] * count
+
+
+def _extended_stencils(
+    f: np.ndarray,
+    axes: tuple[int, ...],
+    spacings: Sequence[Any],
+    periodic: Any,
+    period: Any,
+    accuracy: Any,
+) -> list[tuple[int, bool, float | None] | None] | None:
+    """Per axis, ``(accuracy, periodic, period)`` for the extended kernel, or None where
+    NumPy's own stencil applies; None for a call without extended stencils. Checks arguments.
+    """
+    if periodic is False and accuracy == 2 and period is None:
+        return None
+    if type(accuracy) is bool or not isinstance(accuracy, int | np.integer):
+        raise TypeError(f"accuracy must be an integer, got {type(accuracy).__name__}")
+    if accuracy not in _ACCURACIES:
+        raise ValueError(f"accuracy must be 2, 4, 6 or 8, got {accuracy}")
+    flags = _per_axis(periodic, len(axes), "periodic")
+    for flag in flags:
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"periodic takes booleans, got {flag!r}")
+    periods = _per_axis(period, len(axes), "period")
+    plan: list[tuple[int, bool, float | None] | None] = []
+    for i, (ax, flag, length) in enumerate(zip(axes, flags, periods, strict=True)):
+        coordinates = i < len(spacings) and isinstance(spacings[i], np.ndarray)
+        if length is not None:
+            if not flag or not coordinates:
+                if isinstance(period, Sequence) or (coordinates and not flag):
+                    raise ValueError(
+                        f"period= is for periodic axes with coordinate arrays; axis {ax} "
+                        f"is {'not periodic' if not flag else 'uniformly spaced'}"
+                    )
+                length = None  # a scalar period serves the periodic coordinate axes only
+            else:
+                length = float(length)
+                if not math.isfinite(length):
+                    raise ValueError(f"period must be finite, got {length}")
+        elif flag and coordinates:
+            raise ValueError(
+                f"periodic axis {ax} has a coordinate array: give its period= (the wrap "
+                "step is period - (x[-1] - x[0]))"
+            )
+        if f.shape[ax] < accuracy + 1 and (flag or accuracy > 2):
+            raise ValueError(
+                f"axis {ax} of length {f.shape[ax]} is too short for accuracy={accuracy}: "
+                f"the stencil needs at least {accuracy + 1} points"
+            )
+        plan.append((int(accuracy), bool(flag), length) if flag or accuracy > 2 else None)
+    if isinstance(period, int | float | np.number) and not any(
+        p is not None and p[2] is not None for p in plan
+    ):
+        raise ValueError("period= is for periodic axes with coordinate arrays; there are none")
+    return plan
 
 
 def _resolve_workers(workers: Any) -> int:
@@ -560,8 +647,11 @@ def _compute(
     plan: list[tuple[str, Any]],
     edge_order: int,
     workers: int | None,
+    stencils: list[tuple[int, bool, float | None] | None] | None = None,
 ) -> None:
-    """Fills ``outs`` through the core, one call per compute dtype."""
+    """Fills ``outs`` through the core, one call per compute dtype and kernel."""
+    if f.size == 0:
+        return  # nothing to write (and zero-size outputs may share one address)
     source = f.view(np.ndarray)
     if not source.dtype.isnative:
         source = source.astype(source.dtype.newbyteorder("="))
@@ -569,18 +659,24 @@ def _compute(
     # The core writes the data's dtype in native byte order; other outputs get a copy.
     written = _FLOAT64 if f.dtype.kind in "iu" else f.dtype.newbyteorder("=")
     natives = [t if t.dtype == written else np.empty_like(t, dtype=written) for t in targets]
-    codes = [code for code, _ in plan]
-    for code in dict.fromkeys(codes):
-        chosen = [i for i, c in enumerate(codes) if c == code]
-        _core.gradient_into(
-            source,
-            [natives[i] for i in chosen],
-            [axes[i] for i in chosen],
-            [plan[i][1] for i in chosen],
-            code,
-            int(edge_order),
-            workers,
-        )
+    extended = stencils or [None] * len(axes)
+    # NumPy's stencils in one fused pass per compute dtype; extended ones per accuracy too.
+    groups = [(code, e[0] if e else None) for (code, _), e in zip(plan, extended, strict=True)]
+    for code, accuracy in dict.fromkeys(groups):
+        chosen = [i for i, g in enumerate(groups) if g == (code, accuracy)]
+        outputs = [natives[i] for i in chosen]
+        chosen_axes = [axes[i] for i in chosen]
+        spacing = [plan[i][1] for i in chosen]
+        if accuracy is None:
+            _core.gradient_into(
+                source, outputs, chosen_axes, spacing, code, int(edge_order), workers
+            )
+        else:
+            flags = [bool(extended[i] and extended[i][1]) for i in chosen]  # type: ignore[index]
+            periods = [extended[i][2] for i in chosen]  # type: ignore[index]
+            _core.gradient_wide_into(
+                source, outputs, chosen_axes, spacing, code, accuracy, flags, periods, workers
+            )
     for target, native in zip(targets, natives, strict=True):
         if native is not target:
             np.copyto(target, native, casting="safe")
