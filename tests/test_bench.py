@@ -12,7 +12,7 @@ from ndgradient import _bench
 def test_harness_checks_and_reports_every_workload() -> None:
     report = _bench.run(repeats=1, scale=0.0005, peers=False, progress=False)
     names = [r["name"] for r in report["results"]]
-    assert len(names) == len(_bench.workloads()) == 16
+    assert len(names) == len(_bench.workloads()) == 19
     for result in report["results"]:
         assert result["numpy_s"] > 0 and result["ndgradient_s"] > 0
         assert result["speedup"] == pytest.approx(result["numpy_s"] / result["ndgradient_s"])

@@ -112,6 +112,28 @@ def gradient(
         The arrays given are returned: the stacked array itself, the one array for a single
         axis, otherwise a tuple. Reusing outputs saves the page faults and zeroing of fresh
         memory, which cost about as much as the computation for large arrays.
+    periodic : bool or sequence of bool, optional
+        Keyword-only (an ndgradient extension). True, or one flag per differentiated axis:
+        the axis wraps around, so every point uses the central stencil with its neighbours
+        across the boundary, and `edge_order` does not apply there. With ``accuracy=2`` a
+        periodic axis computes NumPy's own interior formula at every point (bit for bit the
+        values `numpy.gradient` gives on the array padded by one wrapped cell). Default False.
+    period : float or sequence of float or None, optional
+        Keyword-only. The period of each periodic axis given by a coordinate array: the step
+        across the wrap is ``period - (x[-1] - x[0])``, which must have the sign of the
+        coordinates' steps. Required for such axes, refused for others (a uniformly spaced
+        periodic axis has the period ``n * dx``). A single value serves every periodic
+        coordinate axis; a sequence has one entry (or None) per differentiated axis.
+    accuracy : {2, 4, 6, 8}, optional
+        Keyword-only. The order of accuracy of the stencils. 2 (the default) is NumPy's:
+        second-order central differences with `edge_order` at the edges. 4, 6 and 8 use the
+        central differences of that order, ``accuracy + 1`` points wide, and one-sided
+        differences of the same order at the first and last ``accuracy / 2`` points of a
+        non-periodic axis (forward from each point, or backward to it, as findiff does;
+        `edge_order` does not apply). Uniform spacings use the exact rational coefficients
+        divided by the spacing; coordinate arrays use weights from Fornberg's algorithm,
+        computed once per axis in float64. An axis needs at least ``accuracy + 1`` points.
+        Complex values are scaled part by part.
 
     Returns
     -------
@@ -214,6 +236,28 @@ def gradient(
     >>> ndgradient.gradient(np.array([[1, 2, 6], [3, 4, 5]]), axis=0)
     array([[ 2.,  2., -1.],
            [ 2.,  2., -1.]])
+
+    Extensions (keyword-only). Reuse output buffers, one per axis or stacked:
+
+    >>> field = np.arange(12.0).reshape(3, 4) ** 2
+    >>> buffers = np.empty((2, 3, 4))
+    >>> ndgradient.gradient(field, out=buffers) is buffers
+    True
+
+    A periodic axis wraps around instead of using one-sided edges:
+
+    >>> ndgradient.gradient(np.array([0.0, 1.0, 0.0, -1.0]), periodic=True)
+    array([ 1.,  0., -1.,  0.])
+    >>> x = np.array([0.0, 1.0, 3.0])
+    >>> ndgradient.gradient(np.array([0.0, 1.0, 3.0]), x, periodic=True, period=4.0)
+    array([-1.        ,  1.        , -1.66666667])
+
+    Higher-order stencils are exact for polynomials up to their order (here ``4 t**3``):
+
+    >>> t = np.linspace(0.0, 2.0, 9)
+    >>> ndgradient.gradient(t**4, t[1] - t[0], accuracy=4)
+    array([ 0.    ,  0.0625,  0.5   ,  1.6875,  4.    ,  7.8125, 13.5   ,
+           21.4375, 32.    ])
     """
     if (
         type(f) is np.ndarray
