@@ -116,13 +116,16 @@ def workloads(scale: float = 1.0) -> list[Workload]:
                 extensions=functools.partial(_fixed_options, options),
                 same_values=False,
             )
-            for label, options in [
-                ("periodic", {"periodic": True}),
-                ("accuracy=4", {"accuracy": 4}),
-                ("accuracy=8", {"accuracy": 8}),
-            ]
+            for label, options in _EXTENDED_OPTIONS
         ),
     ]
+
+
+_EXTENDED_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("periodic", {"periodic": True}),
+    ("accuracy=4", {"accuracy": 4}),
+    ("accuracy=8", {"accuracy": 8}),
+]
 
 
 def _fixed_options(
