@@ -14,7 +14,7 @@
 
 use crate::element::{Cast, Field, Real};
 use crate::kernel::{difference_quotient, GradientError};
-use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
+use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Slice, Zip};
 use rayon::prelude::*;
 
 /// The accuracies offered: the order of the truncation error.
@@ -301,24 +301,35 @@ impl<R: Real> WideStencil<R> {
             let src = |k| value(self.source(i, row.first, k));
             return difference_quotient::<S, A, T>(src(0), src(2), twice_dx);
         }
+        let values = (0..row.weights.len()).map(|k| value(self.source(i, row.first, k)));
+        self.weighted::<S, A, T>(row.weights, values)
+    }
+
+    /// `sum(w_k * v_k)` over the window, left to right, skipping structural zero weights.
+    #[inline]
+    fn weighted<S, A, T>(&self, weights: &[R], values: impl Iterator<Item = S>) -> A
+    where
+        S: Cast<A>,
+        A: Field + Cast<T>,
+        T: Field<Real = R> + Cast<A>,
+    {
         let zero = R::from_f64(0.0);
-        let mut sum: Option<T> = None;
-        for (k, &w) in row.weights.iter().enumerate() {
-            if self.skip_zero && w == zero {
-                continue;
-            }
-            let v: A = value(self.source(i, row.first, k)).cast();
-            let v: T = v.cast();
-            let term = match self.rule {
-                Rule::NumpyWeights => v.mul_real(w),
-                _ => v.scale(w),
-            };
-            sum = Some(match sum {
-                None => term,
-                Some(s) => s.add(term),
+        let numpy = self.rule == Rule::NumpyWeights;
+        let mut terms = weights
+            .iter()
+            .zip(values)
+            .filter(|&(&w, _)| !(self.skip_zero && w == zero))
+            .map(|(&w, v)| {
+                let v: A = v.cast();
+                let v: T = v.cast();
+                if numpy {
+                    v.mul_real(w)
+                } else {
+                    v.scale(w)
+                }
             });
-        }
-        sum.expect("a stencil has a non-zero weight").cast()
+        let first = terms.next().expect("a stencil has a non-zero weight");
+        terms.fold(first, |sum, term| sum.add(term)).cast()
     }
 }
 
@@ -472,16 +483,104 @@ fn lane<S, A, T>(
     A: Field + Cast<T>,
     T: Field + Cast<A>,
 {
+    let half = stencil.accuracy / 2;
     match f.as_slice() {
         Some(values) => {
+            let end = first + out.len();
+            // Points whose window lies inside the lane: computed in blocks of shifted slices.
+            let lo = half.max(first).min(end);
+            let hi = stencil.len.saturating_sub(half).min(end).max(lo);
             for (k, o) in out.iter_mut().enumerate() {
-                *o = stencil.combine::<S, A, T>(first + k, |j| values[j]);
+                let i = first + k;
+                if i < lo || i >= hi {
+                    *o = stencil.combine::<S, A, T>(i, |j| values[j]);
+                }
+            }
+            let mut inner = out.slice_axis_mut(Axis(0), Slice::from(lo - first..hi - first));
+            match inner.as_slice_mut() {
+                Some(outputs) => interior::<S, A, T>(values, outputs, lo, stencil),
+                None => {
+                    for (k, o) in inner.iter_mut().enumerate() {
+                        *o = stencil.combine::<S, A, T>(lo + k, |j| values[j]);
+                    }
+                }
             }
         }
         None => {
             for (k, o) in out.iter_mut().enumerate() {
                 *o = stencil.combine::<S, A, T>(first + k, |j| f[j]);
             }
+        }
+    }
+}
+
+/// Points `lo .. lo + out.len()` of a contiguous lane, all with windows inside it: the same
+/// arithmetic as [`WideStencil::combine`], term by term over blocks of points.
+fn interior<S, A, T>(values: &[S], out: &mut [A], lo: usize, stencil: &WideStencil<T::Real>)
+where
+    S: Cast<A>,
+    A: Field + Cast<T>,
+    T: Field + Cast<A>,
+{
+    let half = stencil.accuracy / 2;
+    if let Rule::Difference { twice_dx } = stencil.rule {
+        for (k, o) in out.iter_mut().enumerate() {
+            let i = lo + k;
+            *o = difference_quotient::<S, A, T>(values[i - 1], values[i + 1], twice_dx);
+        }
+        return;
+    }
+    let width = stencil.accuracy + 1;
+    let zero = <T::Real as Real>::from_f64(0.0);
+    let numpy = stencil.rule == Rule::NumpyWeights;
+    let term = |v: S, w: T::Real| -> T {
+        let v: A = v.cast();
+        let v: T = v.cast();
+        if numpy {
+            v.mul_real(w)
+        } else {
+            v.scale(w)
+        }
+    };
+    // Window points that take part: all, or the non-zero ones of a uniform central row.
+    let central = stencil.row(half.min(stencil.len - 1)).weights;
+    let taps: Vec<usize> = (0..width)
+        .filter(|&k| stencil.per_point || !(stencil.skip_zero && central[k] == zero))
+        .collect();
+    let mut sums: Vec<T> = Vec::with_capacity(PLANE_BLOCK);
+    for start in (0..out.len()).step_by(PLANE_BLOCK) {
+        let end = (start + PLANE_BLOCK).min(out.len());
+        let (from, to) = (lo + start, lo + end);
+        sums.clear();
+        for (n, &k) in taps.iter().enumerate() {
+            let shifted = &values[from - half + k..to - half + k];
+            if stencil.per_point {
+                let weight = |i: usize| stencil.weights[i * width + k];
+                if n == 0 {
+                    sums.extend(
+                        shifted
+                            .iter()
+                            .zip(from..to)
+                            .map(|(&v, i)| term(v, weight(i))),
+                    );
+                } else {
+                    for ((s, &v), i) in sums.iter_mut().zip(shifted).zip(from..to) {
+                        *s = s.add(term(v, weight(i)));
+                    }
+                }
+            } else {
+                let w = central[k];
+                if n == 0 {
+                    sums.extend(shifted.iter().map(|&v| term(v, w)));
+                } else {
+                    for (s, &v) in sums.iter_mut().zip(shifted) {
+                        *s = s.add(term(v, w));
+                    }
+                }
+            }
+        }
+        for (o, s) in out[start..end].iter_mut().zip(&sums) {
+            *o = s.cast();
         }
     }
 }
@@ -529,6 +628,26 @@ fn hyperplane<S, A, T>(
         }
     };
     let mut sums: Vec<T> = Vec::with_capacity(PLANE_BLOCK);
+    let slices: Option<Vec<&[S]>> = taps.iter().map(|&(k, _)| planes[k].as_slice()).collect();
+    let mut out = out;
+    if let (Some(slices), Some(outputs)) = (slices, out.as_slice_mut()) {
+        // Contiguous planes (the usual C or Fortran array): plain slice loops.
+        for start in (0..outputs.len()).step_by(PLANE_BLOCK) {
+            let end = (start + PLANE_BLOCK).min(outputs.len());
+            sums.clear();
+            let w0 = taps[0].1;
+            sums.extend(slices[0][start..end].iter().map(|&v| term(v, w0)));
+            for (source, &(_, w)) in slices.iter().zip(&taps).skip(1) {
+                for (s, &v) in sums.iter_mut().zip(&source[start..end]) {
+                    *s = s.add(term(v, w));
+                }
+            }
+            for (o, s) in outputs[start..end].iter_mut().zip(&sums) {
+                *o = s.cast();
+            }
+        }
+        return;
+    }
     let mut sources: Vec<_> = taps.iter().map(|&(k, _)| planes[k].iter()).collect();
     let mut outputs = out.into_iter();
     loop {
