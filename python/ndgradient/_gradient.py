@@ -151,9 +151,15 @@ def gradient(
     ValueError
         For repeated axes, spacing arrays of the wrong length or dimension, an axis shorter
         than ``edge_order + 1``, an `edge_order` other than 1 or 2, and ``workers=0`` or a
-        negative `workers` beyond the CPU count.
+        negative `workers` beyond the CPU count. For the extensions: an `out` of the wrong
+        shape or count, read-only or sharing memory; an `accuracy` other than 2, 4, 6, 8 or
+        an axis shorter than ``accuracy + 1``; a periodic coordinate axis without a `period`,
+        a period that does not reach past the coordinates, or a period for another axis.
     TypeError
-        For the wrong number of spacing arguments, and boolean input (as NumPy).
+        For the wrong number of spacing arguments, and boolean input (as NumPy). For an `out`
+        whose dtype the result cannot be cast to safely, a non-integer `accuracy`, and the
+        extensions on data only NumPy's code path computes (datetime, object, longdouble,
+        masked arrays) or on arguments that override `numpy.gradient`.
     IndexError
         For a coordinate array of fewer than two points (as NumPy).
 
