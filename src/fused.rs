@@ -60,15 +60,7 @@ where
     if f.is_empty() || outputs.is_empty() {
         return Ok(());
     }
-    // Outermost (largest stride) first; ties and length-1 axes keep their order.
-    let mut order: Vec<usize> = (0..f.ndim()).collect();
-    order.sort_by_key(|&ax| {
-        std::cmp::Reverse(if f.len_of(Axis(ax)) > 1 {
-            f.strides()[ax].unsigned_abs()
-        } else {
-            usize::MAX
-        })
-    });
+    let order = crate::kernel::memory_order(&f);
     let inner_length = f.len_of(Axis(*order.last().expect("ndim >= 1")));
     if f.ndim() > 1 && inner_length < MIN_ROW_LENGTH {
         for output in outputs {

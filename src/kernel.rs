@@ -117,13 +117,11 @@ where
     gradient_axis_with::<S, A, T>(f, out, axis, stencil, edge_order, parallel)
 }
 
-/// Checks that `out` and `stencil` fit `f` along `axis` for `edge_order`.
-pub(crate) fn check<S, A, R>(
+/// Checks that `axis` is an axis of `f` and that `out` has `f`'s shape.
+pub(crate) fn check_fits<S, A>(
     f: &ArrayViewD<'_, S>,
     out: &ArrayViewMutD<'_, A>,
     axis: usize,
-    stencil: &AxisStencil<R>,
-    edge_order: EdgeOrder,
 ) -> Result<(), GradientError> {
     if axis >= f.ndim() {
         return Err(GradientError::AxisOutOfRange {
@@ -134,6 +132,32 @@ pub(crate) fn check<S, A, R>(
     if f.shape() != out.shape() {
         return Err(GradientError::ShapeMismatch);
     }
+    Ok(())
+}
+
+/// The axes of `f` in memory order: largest stride first; ties and length-1 axes keep their
+/// order. Walking a view permuted to this order follows the input's layout.
+pub(crate) fn memory_order<S>(f: &ArrayViewD<'_, S>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..f.ndim()).collect();
+    order.sort_by_key(|&ax| {
+        std::cmp::Reverse(if f.len_of(Axis(ax)) > 1 {
+            f.strides()[ax].unsigned_abs()
+        } else {
+            usize::MAX
+        })
+    });
+    order
+}
+
+/// Checks that `out` and `stencil` fit `f` along `axis` for `edge_order`.
+pub(crate) fn check<S, A, R>(
+    f: &ArrayViewD<'_, S>,
+    out: &ArrayViewMutD<'_, A>,
+    axis: usize,
+    stencil: &AxisStencil<R>,
+    edge_order: EdgeOrder,
+) -> Result<(), GradientError> {
+    check_fits(f, out, axis)?;
     let n = f.len_of(Axis(axis));
     if n < edge_order.min_points() {
         return Err(GradientError::AxisTooShort {

@@ -10,7 +10,7 @@ use crate::threads;
 use crate::wide::{self, WideStencil};
 use half::f16;
 use num_complex::{Complex32, Complex64};
-use numpy::ndarray::{Array1, ArrayView1};
+use numpy::ndarray::{Array1, ArrayView1, ArrayViewD, ArrayViewMutD};
 use numpy::prelude::*;
 use numpy::{Element, PyArray1, PyArrayDyn, PyReadonlyArray1, PyUntypedArray};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -236,25 +236,27 @@ fn coordinate_stencil<X: Real + Cast<R>, R: Real>(
     WideStencil::from_coordinates(x, accuracy, period.map(X::from_f64))
 }
 
-/// Computes every requested axis of `f` into its output: the one generic path behind every
-/// dtype combination.
-fn run<'py, S, A, T>(
+/// Borrows `f`, its outputs and the spacings, releases the GIL and runs `work` on their views
+/// (with `true` when it may split over the thread pool): the one generic path behind every
+/// dtype combination. The borrows keep the arrays alive and unaliased meanwhile.
+fn with_views<'py, S, A>(
     f: &Bound<'py, PyUntypedArray>,
     outs: &[Bound<'py, PyAny>],
-    axes: &[usize],
     spacings: &[Bound<'py, PyAny>],
-    edge_order: EdgeOrder,
     workers: usize,
+    work: impl FnOnce(
+            ArrayViewD<'_, S>,
+            Vec<ArrayViewMutD<'_, A>>,
+            &[SpacingView<'_>],
+            bool,
+        ) -> Result<(), GradientError>
+        + Send,
 ) -> PyResult<()>
 where
-    S: Element + Cast<A> + Send + Sync,
-    A: Element + Field + Cast<T>,
-    T: Field + Cast<A>,
-    f64: Cast<T::Real>,
-    f32: Cast<T::Real>,
-    f16: Cast<T::Real>,
+    S: Element + Send + Sync,
+    A: Element + Send,
 {
-    if outs.len() != axes.len() || spacings.len() != axes.len() {
+    if outs.len() != spacings.len() {
         return Err(PyValueError::new_err(
             "outs, axes and spacings must have one entry per axis",
         ));
@@ -272,10 +274,44 @@ where
     let input = f.as_array();
     let outs: Vec<_> = borrows.iter_mut().map(|b| b.as_array_mut()).collect();
     let elements = input.len();
-    // The borrows above keep the arrays alive and unaliased while the GIL is released.
     f.py().detach(move || {
         threads::run(workers, elements, move |parallel| {
-            let stencils = spacing_views
+            work(input, outs, &spacing_views, parallel)
+        })
+        .map_err(PyRuntimeError::new_err)?
+        .map_err(PyErr::from)
+    })
+}
+
+/// NumPy's stencils for every requested axis, in one fused pass.
+fn run<'py, S, A, T>(
+    f: &Bound<'py, PyUntypedArray>,
+    outs: &[Bound<'py, PyAny>],
+    axes: &[usize],
+    spacings: &[Bound<'py, PyAny>],
+    edge_order: EdgeOrder,
+    workers: usize,
+) -> PyResult<()>
+where
+    S: Element + Cast<A> + Send + Sync,
+    A: Element + Field + Cast<T>,
+    T: Field + Cast<A>,
+    f64: Cast<T::Real>,
+    f32: Cast<T::Real>,
+    f16: Cast<T::Real>,
+{
+    if axes.len() != outs.len() {
+        return Err(PyValueError::new_err(
+            "outs and axes must have one entry per axis",
+        ));
+    }
+    with_views::<S, A>(
+        f,
+        outs,
+        spacings,
+        workers,
+        |input, outs, spacings, parallel| {
+            let stencils = spacings
                 .iter()
                 .map(SpacingView::stencil::<T::Real>)
                 .collect::<Result<Vec<_>, _>>()?;
@@ -286,11 +322,8 @@ where
                 .map(|((out, &axis), stencil)| AxisOutput { axis, stencil, out })
                 .collect();
             fused::gradient::<S, A, T>(input, outputs, edge_order, parallel)
-        })
-        .map_err(PyRuntimeError::new_err)?
-        .map_err(PyErr::from)
-    })?;
-    Ok(())
+        },
+    )
 }
 
 /// The extended stencils of [`gradient_wide_into`], one axis after another.
@@ -314,30 +347,21 @@ where
     f16: Cast<T::Real>,
 {
     let n = axes.len();
-    if outs.len() != n || spacings.len() != n || periodic.len() != n || periods.len() != n {
+    if outs.len() != n || periodic.len() != n || periods.len() != n {
         return Err(PyValueError::new_err(
             "outs, axes, spacings, periodic and periods need one entry per axis",
         ));
     }
-    let spacings = spacings
-        .iter()
-        .map(Spacing::extract)
-        .collect::<PyResult<Vec<_>>>()?;
-    let spacing_views: Vec<SpacingView<'_>> = spacings.iter().map(Spacing::view).collect();
-    let f = f.cast::<PyArrayDyn<S>>()?.try_readonly()?;
-    let mut borrows = Vec::with_capacity(outs.len());
-    for out in outs {
-        borrows.push(out.cast::<PyArrayDyn<A>>()?.try_readwrite()?);
-    }
-    let input = f.as_array();
-    let outs: Vec<_> = borrows.iter_mut().map(|b| b.as_array_mut()).collect();
-    let elements = input.len();
-    f.py().detach(move || {
-        threads::run(workers, elements, move |parallel| {
+    with_views::<S, A>(
+        f,
+        outs,
+        spacings,
+        workers,
+        |input, outs, spacings, parallel| {
             // Every stencil first, so that a bad one leaves every output unwritten.
             let stencils = axes
                 .iter()
-                .zip(&spacing_views)
+                .zip(spacings)
                 .zip(periodic.iter().zip(periods))
                 .map(|((&axis, spacing), (&periodic, &period))| {
                     let length = input.shape().get(axis).copied().unwrap_or(0);
@@ -347,12 +371,9 @@ where
             for ((out, &axis), stencil) in outs.into_iter().zip(axes).zip(&stencils) {
                 wide::gradient_axis_wide::<S, A, T>(input.view(), out, axis, stencil, parallel)?;
             }
-            Ok::<(), GradientError>(())
-        })
-        .map_err(PyRuntimeError::new_err)?
-        .map_err(PyErr::from)
-    })?;
-    Ok(())
+            Ok(())
+        },
+    )
 }
 
 /// Writes the gradient of `f` along each of `axes` into the matching array of `outs`.

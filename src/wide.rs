@@ -13,7 +13,7 @@
 //! `a f[i-1] + b f[i] + c f[i+1]` with its coefficient formulas for coordinates.
 
 use crate::element::{Cast, Field, Real};
-use crate::kernel::{difference_quotient, GradientError};
+use crate::kernel::{check_fits, difference_quotient, memory_order, GradientError};
 use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Slice, Zip};
 use rayon::prelude::*;
 
@@ -305,6 +305,24 @@ impl<R: Real> WideStencil<R> {
         self.weighted::<S, A, T>(row.weights, values)
     }
 
+    /// One term `w * v` of a window's sum: `v` read as NumPy reads it (converted to the data
+    /// type, then the compute type), times `w` by the rule's multiplication.
+    #[inline(always)]
+    fn term<S, A, T>(&self, v: S, w: R) -> T
+    where
+        S: Cast<A>,
+        A: Field + Cast<T>,
+        T: Field<Real = R>,
+    {
+        let v: A = v.cast();
+        let v: T = v.cast();
+        if self.rule == Rule::NumpyWeights {
+            v.mul_real(w)
+        } else {
+            v.scale(w)
+        }
+    }
+
     /// `sum(w_k * v_k)` over the window, left to right, skipping structural zero weights.
     #[inline]
     fn weighted<S, A, T>(&self, weights: &[R], values: impl Iterator<Item = S>) -> A
@@ -314,20 +332,11 @@ impl<R: Real> WideStencil<R> {
         T: Field<Real = R> + Cast<A>,
     {
         let zero = R::from_f64(0.0);
-        let numpy = self.rule == Rule::NumpyWeights;
         let mut terms = weights
             .iter()
             .zip(values)
             .filter(|&(&w, _)| !(self.skip_zero && w == zero))
-            .map(|(&w, v)| {
-                let v: A = v.cast();
-                let v: T = v.cast();
-                if numpy {
-                    v.mul_real(w)
-                } else {
-                    v.scale(w)
-                }
-            });
+            .map(|(&w, v)| self.term::<S, A, T>(v, w));
         let first = terms.next().expect("a stencil has a non-zero weight");
         terms.fold(first, |sum, term| sum.add(term)).cast()
     }
@@ -402,30 +411,14 @@ where
     A: Field + Cast<T>,
     T: Field + Cast<A>,
 {
-    if axis >= f.ndim() {
-        return Err(GradientError::AxisOutOfRange {
-            axis,
-            ndim: f.ndim(),
-        });
-    }
-    if out.shape() != f.shape() {
-        return Err(GradientError::ShapeMismatch);
-    }
+    check_fits(&f, &out, axis)?;
     if stencil.len() != f.len_of(Axis(axis)) {
         return Err(GradientError::StencilMismatch);
     }
     if f.is_empty() {
         return Ok(());
     }
-    // Memory order, outermost first, so that iteration follows the input's layout.
-    let mut order: Vec<usize> = (0..f.ndim()).collect();
-    order.sort_by_key(|&ax| {
-        std::cmp::Reverse(if f.len_of(Axis(ax)) > 1 {
-            f.strides()[ax].unsigned_abs()
-        } else {
-            usize::MAX
-        })
-    });
+    let order = memory_order(&f);
     let position = order.iter().position(|&o| o == axis).expect("an axis");
     let f = f.permuted_axes(order.clone());
     let mut out = out.permuted_axes(order);
@@ -532,16 +525,7 @@ where
     }
     let width = stencil.accuracy + 1;
     let zero = <T::Real as Real>::from_f64(0.0);
-    let numpy = stencil.rule == Rule::NumpyWeights;
-    let term = |v: S, w: T::Real| -> T {
-        let v: A = v.cast();
-        let v: T = v.cast();
-        if numpy {
-            v.mul_real(w)
-        } else {
-            v.scale(w)
-        }
-    };
+    let term = |v: S, w: T::Real| stencil.term::<S, A, T>(v, w);
     // Window points that take part: all, or the non-zero ones of a uniform central row.
     let central = stencil.row(half.min(stencil.len - 1)).weights;
     let taps: Vec<usize> = (0..width)
@@ -617,16 +601,7 @@ fn hyperplane<S, A, T>(
         .enumerate()
         .filter(|&(_, w)| !(stencil.skip_zero && w == zero))
         .collect();
-    let numpy = stencil.rule == Rule::NumpyWeights;
-    let term = |v: S, w: T::Real| -> T {
-        let v: A = v.cast();
-        let v: T = v.cast();
-        if numpy {
-            v.mul_real(w)
-        } else {
-            v.scale(w)
-        }
-    };
+    let term = |v: S, w: T::Real| stencil.term::<S, A, T>(v, w);
     let mut sums: Vec<T> = Vec::with_capacity(PLANE_BLOCK);
     let slices: Option<Vec<&[S]>> = taps.iter().map(|&(k, _)| planes[k].as_slice()).collect();
     let mut out = out;
