@@ -31,7 +31,7 @@ fn run(
         .enumerate()
         .map(|(axis, (out, stencil))| AxisOutput {
             axis,
-            stencil,
+            stencil: stencil.into(),
             out: out.view_mut(),
         })
         .collect();

@@ -14,10 +14,41 @@
 use crate::element::{Cast, Field};
 use crate::kernel::{difference_quotient, weighted_sum, GradientError};
 use crate::stencil::{AxisStencil, EdgeOrder, Interior};
+use crate::wide::{self, WideStencil};
 use ndarray::{
     ArrayView, ArrayView1, ArrayViewD, ArrayViewMut, ArrayViewMut1, ArrayViewMutD, Axis, Dimension,
     Ix1, Ix2, IxDyn, RemoveAxis, Slice, Zip,
 };
+
+/// The weights of one requested derivative: NumPy's stencil, or an extended one (periodic or
+/// of higher accuracy).
+#[derive(Debug)]
+pub enum Stencil<'a, R> {
+    /// NumPy's: central differences with `edge_order` edges.
+    Numpy(&'a AxisStencil<'a, R>),
+    /// See [`crate::wide`].
+    Wide(&'a WideStencil<R>),
+}
+
+impl<R> Clone for Stencil<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Stencil<'_, R> {}
+
+impl<'a, R> From<&'a AxisStencil<'a, R>> for Stencil<'a, R> {
+    fn from(stencil: &'a AxisStencil<'a, R>) -> Self {
+        Stencil::Numpy(stencil)
+    }
+}
+
+impl<'a, R> From<&'a WideStencil<R>> for Stencil<'a, R> {
+    fn from(stencil: &'a WideStencil<R>) -> Self {
+        Stencil::Wide(stencil)
+    }
+}
 
 /// One requested derivative: the axis it is taken along, its weights, and its output.
 #[derive(Debug)]
@@ -25,7 +56,7 @@ pub struct AxisOutput<'a, A, R> {
     /// The axis of the input this output differentiates.
     pub axis: usize,
     /// The weights along that axis.
-    pub stencil: &'a AxisStencil<'a, R>,
+    pub stencil: Stencil<'a, R>,
     /// Where the derivative goes; the input's shape, any strides.
     pub out: ArrayViewMutD<'a, A>,
 }
@@ -55,7 +86,17 @@ where
     T: Field + Cast<A>,
 {
     for output in &outputs {
-        crate::kernel::check(&f, &output.out, output.axis, output.stencil, edge_order)?;
+        match output.stencil {
+            Stencil::Numpy(stencil) => {
+                crate::kernel::check(&f, &output.out, output.axis, stencil, edge_order)?
+            }
+            Stencil::Wide(stencil) => {
+                crate::kernel::check_fits(&f, &output.out, output.axis)?;
+                if stencil.len() != f.len_of(Axis(output.axis)) {
+                    return Err(GradientError::StencilMismatch);
+                }
+            }
+        }
     }
     if f.is_empty() || outputs.is_empty() {
         return Ok(());
@@ -64,14 +105,23 @@ where
     let inner_length = f.len_of(Axis(*order.last().expect("ndim >= 1")));
     if f.ndim() > 1 && inner_length < MIN_ROW_LENGTH {
         for output in outputs {
-            crate::kernel::gradient_axis_with::<S, A, T>(
-                f.view(),
-                output.out,
-                output.axis,
-                output.stencil,
-                edge_order,
-                parallel,
-            )?;
+            match output.stencil {
+                Stencil::Numpy(stencil) => crate::kernel::gradient_axis_with::<S, A, T>(
+                    f.view(),
+                    output.out,
+                    output.axis,
+                    stencil,
+                    edge_order,
+                    parallel,
+                )?,
+                Stencil::Wide(stencil) => wide::gradient_axis_wide::<S, A, T>(
+                    f.view(),
+                    output.out,
+                    output.axis,
+                    stencil,
+                    parallel,
+                )?,
+            }
         }
         return Ok(());
     }
@@ -92,7 +142,7 @@ where
 /// An output during the walk: `axis` and `out` are relative to the current (sub)view.
 struct Job<'a, A, R, D: Dimension> {
     axis: usize,
-    stencil: &'a AxisStencil<'a, R>,
+    stencil: Stencil<'a, R>,
     out: ArrayViewMut<'a, A, D>,
 }
 
@@ -123,7 +173,7 @@ impl Descend for Ix2 {
         T: Field + Cast<A>,
     {
         for job in jobs {
-            row_range::<S, A, T>(row.view(), job.out, 0, job.stencil, edge_order, parallel);
+            whole_row::<S, A, T>(row.view(), job.out, job.stencil, edge_order, parallel);
         }
     }
 }
@@ -170,7 +220,7 @@ fn start<S, A, T>(
             let row = f.into_dimensionality::<Ix1>().expect("1-D");
             for job in jobs {
                 let job = fixed::<A, T::Real, Ix1>(job);
-                row_range::<S, A, T>(row.view(), job.out, 0, job.stencil, edge_order, parallel);
+                whole_row::<S, A, T>(row.view(), job.out, job.stencil, edge_order, parallel);
             }
         }
         2 => {
@@ -231,7 +281,12 @@ fn walk<S, A, T, D: Descend>(
         for job in jobs.iter_mut() {
             let out = job.out.index_axis_mut(Axis(0), p - lo);
             if job.axis == 0 {
-                hyperplane::<S, A, T, D>(f, out, p, n, job.stencil, edge_order);
+                match job.stencil {
+                    Stencil::Numpy(stencil) => {
+                        hyperplane::<S, A, T, D>(f, out, p, n, stencil, edge_order)
+                    }
+                    Stencil::Wide(stencil) => wide::hyperplane::<S, A, T, D>(f, out, 0, p, stencil),
+                }
             } else {
                 inner.push(Job {
                     axis: job.axis - 1,
@@ -287,6 +342,24 @@ fn hyperplane<S, A, T, D: RemoveAxis>(
                 three(out, p - 1, [a[0], b[0], c[0]])
             }
         },
+    }
+}
+
+/// The derivative of a whole 1-D `row`, split between threads when `parallel`.
+fn whole_row<S, A, T>(
+    row: ArrayView1<'_, S>,
+    out: ArrayViewMut1<'_, A>,
+    stencil: Stencil<'_, T::Real>,
+    edge_order: EdgeOrder,
+    parallel: bool,
+) where
+    S: Cast<A> + Send + Sync,
+    A: Field + Cast<T>,
+    T: Field + Cast<A>,
+{
+    match stencil {
+        Stencil::Numpy(stencil) => row_range::<S, A, T>(row, out, 0, stencil, edge_order, parallel),
+        Stencil::Wide(stencil) => wide::lane_range::<S, A, T>(row, out, 0, stencil, parallel),
     }
 }
 
@@ -427,6 +500,7 @@ fn row_range<S, A, T>(
 mod tests {
     use super::*;
     use crate::kernel::gradient_axis_with;
+    use crate::wide::WideStencil;
     use ndarray::{Array1, ArrayD, IxDyn};
 
     /// A small deterministic generator (xorshift), enough to vary shapes and values.
@@ -497,7 +571,7 @@ mod tests {
             .zip(fused_outs.iter_mut())
             .map(|((&axis, stencil), out)| AxisOutput {
                 axis,
-                stencil,
+                stencil: stencil.into(),
                 out: out.view_mut(),
             })
             .collect();
@@ -564,6 +638,113 @@ mod tests {
         }
     }
 
+    /// Fused outputs mixing NumPy's and extended stencils against the per-axis kernels.
+    fn compare_extended(rng: &mut Rng, shape: &[usize], parallel: bool) {
+        let ndim = shape.len();
+        let data = ArrayD::from_shape_fn(IxDyn(shape), |_| rng.value());
+        let mut perm: Vec<usize> = (0..ndim).collect();
+        for i in (1..ndim).rev() {
+            perm.swap(i, rng.below(i + 1));
+        }
+        let mut f = data.view().permuted_axes(perm);
+        if rng.below(2) == 0 {
+            f.invert_axis(Axis(rng.below(ndim)));
+        }
+        let accuracy = [2, 4, 6, 8][rng.below(4)];
+        let axes: Vec<usize> = (0..ndim)
+            .filter(|&ax| f.len_of(Axis(ax)) > accuracy && rng.below(4) != 0)
+            .collect();
+        enum Either {
+            Numpy(AxisStencil<'static, f64>),
+            Wide(WideStencil<f64>),
+        }
+        let coords: Vec<Array1<f64>> = axes
+            .iter()
+            .map(|&ax| {
+                coordinates(rng, f.len_of(Axis(ax))).unwrap_or_else(|| {
+                    Array1::from_iter((0..f.len_of(Axis(ax))).map(|i| i as f64 * 0.5))
+                })
+            })
+            .collect();
+        let stencils: Vec<Either> = axes
+            .iter()
+            .zip(&coords)
+            .map(|(&ax, x)| {
+                let periodic = rng.below(2) == 0;
+                if accuracy == 2 && !periodic {
+                    return Either::Numpy(AxisStencil::from_scalar(0.75));
+                }
+                let n = f.len_of(Axis(ax));
+                Either::Wide(if rng.below(2) == 0 {
+                    WideStencil::uniform(n, accuracy, periodic, 0.75, 1.5).unwrap()
+                } else {
+                    let period = periodic.then(|| x[n - 1] - x[0] + 0.4);
+                    WideStencil::from_coordinates(x.view(), accuracy, period).unwrap()
+                })
+            })
+            .collect();
+        let mut fused_outs: Vec<ArrayD<f64>> =
+            axes.iter().map(|_| ArrayD::zeros(f.raw_dim())).collect();
+        let outputs = axes
+            .iter()
+            .zip(&stencils)
+            .zip(fused_outs.iter_mut())
+            .map(|((&axis, stencil), out)| AxisOutput {
+                axis,
+                stencil: match stencil {
+                    Either::Numpy(s) => s.into(),
+                    Either::Wide(s) => s.into(),
+                },
+                out: out.view_mut(),
+            })
+            .collect();
+        gradient::<f64, f64, f64>(f.view(), outputs, EdgeOrder::First, parallel).unwrap();
+        for ((&axis, stencil), fused) in axes.iter().zip(&stencils).zip(&fused_outs) {
+            let mut single = ArrayD::zeros(f.raw_dim());
+            match stencil {
+                Either::Numpy(s) => gradient_axis_with::<f64, f64, f64>(
+                    f.view(),
+                    single.view_mut(),
+                    axis,
+                    s,
+                    EdgeOrder::First,
+                    false,
+                ),
+                Either::Wide(s) => crate::wide::gradient_axis_wide::<f64, f64, f64>(
+                    f.view(),
+                    single.view_mut(),
+                    axis,
+                    s,
+                    false,
+                ),
+            }
+            .unwrap();
+            let same = single
+                .iter()
+                .zip(fused.iter())
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "shape {shape:?} axis {axis} accuracy {accuracy}");
+        }
+    }
+
+    #[test]
+    fn fused_extended_stencils_match_the_per_axis_kernel() {
+        let mut rng = Rng(0x5EED);
+        for _ in 0..400 {
+            let ndim = 1 + rng.below(4);
+            let shape: Vec<usize> = (0..ndim).map(|_| 1 + rng.below(12)).collect();
+            compare_extended(&mut rng, &shape, false);
+        }
+        for shape in [
+            vec![100_003],
+            vec![3, 40_001],
+            vec![257, 129],
+            vec![70, 9, 65],
+        ] {
+            compare_extended(&mut rng, &shape, true);
+        }
+    }
+
     #[test]
     fn zero_size_and_no_outputs_are_fine() {
         let f = ArrayD::<f64>::zeros(IxDyn(&[0, 5]));
@@ -571,7 +752,7 @@ mod tests {
         let mut out = f.clone();
         let outputs = vec![AxisOutput {
             axis: 1,
-            stencil: &s,
+            stencil: (&s).into(),
             out: out.view_mut(),
         }];
         gradient::<f64, f64, f64>(f.view(), outputs, EdgeOrder::First, true).unwrap();

@@ -7,7 +7,7 @@ use crate::fused::{self, AxisOutput};
 use crate::kernel::GradientError;
 use crate::stencil::{AxisStencil, EdgeOrder};
 use crate::threads;
-use crate::wide::{self, WideStencil};
+use crate::wide::WideStencil;
 use half::f16;
 use num_complex::{Complex32, Complex64};
 use numpy::ndarray::{Array1, ArrayView1, ArrayViewD, ArrayViewMutD};
@@ -283,59 +283,44 @@ where
     })
 }
 
-/// NumPy's stencils for every requested axis, in one fused pass.
+/// ndgradient's extended stencils: `accuracy` for every axis, and which axes are periodic
+/// (with the period of a periodic coordinate axis). Axes of accuracy 2 that are not periodic
+/// keep NumPy's stencil.
+struct Extended {
+    accuracy: usize,
+    periodic: Vec<bool>,
+    periods: Vec<Option<f64>>,
+}
+
+impl Extended {
+    fn applies(&self, k: usize) -> bool {
+        self.accuracy != 2 || self.periodic[k]
+    }
+}
+
+/// The stencil built for one axis.
+enum Built<'x, R> {
+    Numpy(AxisStencil<'x, R>),
+    Wide(WideStencil<R>),
+}
+
+impl<R> Built<'_, R> {
+    fn stencil(&self) -> fused::Stencil<'_, R> {
+        match self {
+            Built::Numpy(stencil) => stencil.into(),
+            Built::Wide(stencil) => stencil.into(),
+        }
+    }
+}
+
+/// Every requested axis, in one fused pass.
 fn run<'py, S, A, T>(
     f: &Bound<'py, PyUntypedArray>,
     outs: &[Bound<'py, PyAny>],
     axes: &[usize],
     spacings: &[Bound<'py, PyAny>],
     edge_order: EdgeOrder,
-    workers: usize,
-) -> PyResult<()>
-where
-    S: Element + Cast<A> + Send + Sync,
-    A: Element + Field + Cast<T>,
-    T: Field + Cast<A>,
-    f64: Cast<T::Real>,
-    f32: Cast<T::Real>,
-    f16: Cast<T::Real>,
-{
-    if axes.len() != outs.len() {
-        return Err(PyValueError::new_err(
-            "outs and axes must have one entry per axis",
-        ));
-    }
-    with_views::<S, A>(
-        f,
-        outs,
-        spacings,
-        workers,
-        |input, outs, spacings, parallel| {
-            let stencils = spacings
-                .iter()
-                .map(SpacingView::stencil::<T::Real>)
-                .collect::<Result<Vec<_>, _>>()?;
-            let outputs = outs
-                .into_iter()
-                .zip(axes)
-                .zip(&stencils)
-                .map(|((out, &axis), stencil)| AxisOutput { axis, stencil, out })
-                .collect();
-            fused::gradient::<S, A, T>(input, outputs, edge_order, parallel)
-        },
-    )
-}
-
-/// The extended stencils of [`gradient_wide_into`], one axis after another.
-#[allow(clippy::too_many_arguments)]
-fn run_wide<'py, S, A, T>(
-    f: &Bound<'py, PyUntypedArray>,
-    outs: &[Bound<'py, PyAny>],
-    axes: &[usize],
-    spacings: &[Bound<'py, PyAny>],
-    accuracy: usize,
-    periodic: &[bool],
-    periods: &[Option<f64>],
+    extended: &Extended,
     workers: usize,
 ) -> PyResult<()>
 where
@@ -347,7 +332,7 @@ where
     f16: Cast<T::Real>,
 {
     let n = axes.len();
-    if outs.len() != n || periodic.len() != n || periods.len() != n {
+    if outs.len() != n || extended.periodic.len() != n || extended.periods.len() != n {
         return Err(PyValueError::new_err(
             "outs, axes, spacings, periodic and periods need one entry per axis",
         ));
@@ -359,19 +344,33 @@ where
         workers,
         |input, outs, spacings, parallel| {
             // Every stencil first, so that a bad one leaves every output unwritten.
-            let stencils = axes
+            let built = axes
                 .iter()
                 .zip(spacings)
-                .zip(periodic.iter().zip(periods))
-                .map(|((&axis, spacing), (&periodic, &period))| {
-                    let length = input.shape().get(axis).copied().unwrap_or(0);
-                    spacing.wide_stencil::<T::Real>(length, accuracy, periodic, period)
+                .enumerate()
+                .map(|(k, (&axis, spacing))| {
+                    if extended.applies(k) {
+                        let length = input.shape().get(axis).copied().unwrap_or(0);
+                        let (periodic, period) = (extended.periodic[k], extended.periods[k]);
+                        spacing
+                            .wide_stencil::<T::Real>(length, extended.accuracy, periodic, period)
+                            .map(Built::Wide)
+                    } else {
+                        spacing.stencil::<T::Real>().map(Built::Numpy)
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            for ((out, &axis), stencil) in outs.into_iter().zip(axes).zip(&stencils) {
-                wide::gradient_axis_wide::<S, A, T>(input.view(), out, axis, stencil, parallel)?;
-            }
-            Ok(())
+            let outputs = outs
+                .into_iter()
+                .zip(axes)
+                .zip(&built)
+                .map(|((out, &axis), built)| AxisOutput {
+                    axis,
+                    stencil: built.stencil(),
+                    out,
+                })
+                .collect();
+            fused::gradient::<S, A, T>(input, outputs, edge_order, parallel)
         },
     )
 }
@@ -380,9 +379,15 @@ where
 ///
 /// `compute` is the dtype character code NumPy promotes to for every listed axis ("e", "f",
 /// "d", "F" or "D"); `edge_order` is 1 or 2. Outputs must have `f`'s shape and the dtype NumPy
-/// returns (float64 for integer input), in native byte order.
+/// returns (float64 for integer input), in native byte order. ndgradient's extensions:
+/// `accuracy` (2, 4, 6 or 8) for every axis, `periodic` flags per axis, and `periods` (the
+/// period of each periodic coordinate axis, else None).
 #[pyfunction]
-#[pyo3(signature = (f, outs, axes, spacings, compute, edge_order, workers=None))]
+#[pyo3(signature = (
+    f, outs, axes, spacings, compute, edge_order, workers=None, accuracy=2, periodic=None,
+    periods=None
+))]
+#[allow(clippy::too_many_arguments)]
 fn gradient_into<'py>(
     f: &Bound<'py, PyUntypedArray>,
     outs: Vec<Bound<'py, PyAny>>,
@@ -391,6 +396,9 @@ fn gradient_into<'py>(
     compute: &str,
     edge_order: u8,
     workers: Option<usize>,
+    accuracy: usize,
+    periodic: Option<Vec<bool>>,
+    periods: Option<Vec<Option<f64>>>,
 ) -> PyResult<()> {
     let workers = workers.unwrap_or_else(threads::default_workers);
     let edge_order = match edge_order {
@@ -398,31 +406,13 @@ fn gradient_into<'py>(
         2 => EdgeOrder::Second,
         _ => return Err(PyValueError::new_err("edge_order must be 1 or 2")),
     };
-    let (o, a, s) = (&outs[..], &axes[..], &spacings[..]);
-    dispatch!(f, compute, run(f, o, a, s, edge_order, workers))
-}
-
-/// Writes derivatives with ndgradient's extended stencils: `accuracy` 2, 4, 6 or 8, and
-/// periodic axes (`periodic[i]`; `periods[i]` is the period of a coordinate axis). Accuracy 2
-/// needs every axis periodic: otherwise it is NumPy's stencil, for [`gradient_into`].
-#[pyfunction]
-#[pyo3(signature = (f, outs, axes, spacings, compute, accuracy, periodic, periods, workers=None))]
-#[allow(clippy::too_many_arguments)]
-fn gradient_wide_into<'py>(
-    f: &Bound<'py, PyUntypedArray>,
-    outs: Vec<Bound<'py, PyAny>>,
-    axes: Vec<usize>,
-    spacings: Vec<Bound<'py, PyAny>>,
-    compute: &str,
-    accuracy: usize,
-    periodic: Vec<bool>,
-    periods: Vec<Option<f64>>,
-    workers: Option<usize>,
-) -> PyResult<()> {
-    let workers = workers.unwrap_or_else(threads::default_workers);
-    let (o, a, s) = (&outs[..], &axes[..], &spacings[..]);
-    let (p, q) = (&periodic[..], &periods[..]);
-    dispatch!(f, compute, run_wide(f, o, a, s, accuracy, p, q, workers))
+    let extended = Extended {
+        accuracy,
+        periodic: periodic.unwrap_or_else(|| vec![false; axes.len()]),
+        periods: periods.unwrap_or_else(|| vec![None; axes.len()]),
+    };
+    let (o, a, s, e) = (&outs[..], &axes[..], &spacings[..], &extended);
+    dispatch!(f, compute, run(f, o, a, s, edge_order, e, workers))
 }
 
 /// The default number of worker threads (`NDGRADIENT_NUM_THREADS`, else the CPU count).
@@ -457,7 +447,6 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(gradient_into, m)?)?;
-    m.add_function(wrap_pyfunction!(gradient_wide_into, m)?)?;
     m.add_function(wrap_pyfunction!(default_workers, m)?)?;
     m.add_function(wrap_pyfunction!(available_cpus, m)?)?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;

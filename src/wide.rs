@@ -14,7 +14,10 @@
 
 use crate::element::{Cast, Field, Real};
 use crate::kernel::{check_fits, difference_quotient, memory_order, GradientError};
-use ndarray::{ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Slice, Zip};
+use ndarray::{
+    ArrayView, ArrayView1, ArrayViewD, ArrayViewMut, ArrayViewMut1, ArrayViewMutD, Axis, IxDyn,
+    RemoveAxis, Slice, Zip,
+};
 use rayon::prelude::*;
 
 /// The accuracies offered: the order of the truncation error.
@@ -450,7 +453,7 @@ where
         return Ok(());
     }
     let plane = |(i, out_plane): (usize, ArrayViewMutD<'_, A>)| {
-        hyperplane::<S, A, T>(&f, out_plane, position, i, stencil)
+        hyperplane::<S, A, T, IxDyn>(&f, out_plane, position, i, stencil)
     };
     if parallel {
         out.axis_iter_mut(Axis(position))
@@ -463,6 +466,31 @@ where
             .for_each(plane);
     }
     Ok(())
+}
+
+/// Output points `first .. first + out.len()` of one lane, split between threads when
+/// `parallel` and long enough.
+pub(crate) fn lane_range<S, A, T>(
+    f: ArrayView1<'_, S>,
+    out: ArrayViewMut1<'_, A>,
+    first: usize,
+    stencil: &WideStencil<T::Real>,
+    parallel: bool,
+) where
+    S: Cast<A> + Send + Sync,
+    A: Field + Cast<T>,
+    T: Field + Cast<A>,
+{
+    if parallel && out.len() >= 2 * LANE_CHUNK {
+        let mid = out.len() / 2;
+        let (left, right) = out.split_at(Axis(0), mid);
+        rayon::join(
+            || lane_range::<S, A, T>(f, left, first, stencil, parallel),
+            || lane_range::<S, A, T>(f, right, first + mid, stencil, parallel),
+        );
+        return;
+    }
+    lane::<S, A, T>(f, out, first, stencil);
 }
 
 /// Output points `first ..` of one lane, `out` holding as many as it has room for.
@@ -571,9 +599,9 @@ where
 
 /// Output hyperplane `i` along an outer `axis`, from whole input hyperplanes, block by block:
 /// the same arithmetic as [`WideStencil::combine`], element by element.
-fn hyperplane<S, A, T>(
-    f: &ArrayViewD<'_, S>,
-    out: ArrayViewMutD<'_, A>,
+pub(crate) fn hyperplane<S, A, T, D: RemoveAxis>(
+    f: &ArrayView<'_, S, D>,
+    out: ArrayViewMut<'_, A, D::Smaller>,
     axis: usize,
     i: usize,
     stencil: &WideStencil<T::Real>,
@@ -583,7 +611,7 @@ fn hyperplane<S, A, T>(
     T: Field + Cast<A>,
 {
     let row = stencil.row(i);
-    let planes: Vec<ArrayViewD<'_, S>> = (0..row.weights.len())
+    let planes: Vec<ArrayView<'_, S, D::Smaller>> = (0..row.weights.len())
         .map(|k| f.index_axis(Axis(axis), stencil.source(i, row.first, k)))
         .collect();
     if let Rule::Difference { twice_dx } = stencil.rule {

@@ -10,7 +10,6 @@ __all__ = [
     "build_info",
     "default_workers",
     "gradient_into",
-    "gradient_wide_into",
 ]
 
 __version__: str
@@ -25,17 +24,9 @@ def gradient_into(
     compute: str,
     edge_order: int,
     workers: int | None = None,
-) -> None: ...
-def gradient_wide_into(
-    f: np.ndarray,
-    outs: Sequence[np.ndarray],
-    axes: Sequence[int],
-    spacings: Sequence[np.ndarray | _UniformSpacing],
-    compute: str,
-    accuracy: int,
-    periodic: Sequence[bool],
-    periods: Sequence[float | None],
-    workers: int | None = None,
+    accuracy: int = 2,
+    periodic: Sequence[bool] | None = None,
+    periods: Sequence[float | None] | None = None,
 ) -> None: ...
 def default_workers() -> int: ...
 def available_cpus() -> int: ...

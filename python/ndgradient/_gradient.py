@@ -699,7 +699,7 @@ def _compute(
     workers: int | None,
     stencils: list[tuple[int, bool, float | None] | None] | None = None,
 ) -> None:
-    """Fills ``outs`` through the core, one call per compute dtype and kernel."""
+    """Fills ``outs`` through the core: one fused pass per compute dtype."""
     if f.size == 0:
         return  # nothing to write (and zero-size outputs may share one address)
     source = f.view(np.ndarray)
@@ -709,24 +709,27 @@ def _compute(
     # The core writes the data's dtype in native byte order; other outputs get a copy.
     written = _FLOAT64 if f.dtype.kind in "iu" else f.dtype.newbyteorder("=")
     natives = [t if t.dtype == written else np.empty_like(t, dtype=written) for t in targets]
-    extended = stencils or [None] * len(axes)
-    # NumPy's stencils in one fused pass per compute dtype; extended ones per accuracy too.
-    groups = [(code, e[0] if e else None) for (code, _), e in zip(plan, extended, strict=True)]
-    for code, accuracy in dict.fromkeys(groups):
-        chosen = [i for i, g in enumerate(groups) if g == (code, accuracy)]
-        outputs = [natives[i] for i in chosen]
-        chosen_axes = [axes[i] for i in chosen]
-        spacing = [plan[i][1] for i in chosen]
-        if accuracy is None:
-            _core.gradient_into(
-                source, outputs, chosen_axes, spacing, code, int(edge_order), workers
-            )
-        else:
-            flags = [bool(extended[i] and extended[i][1]) for i in chosen]  # type: ignore[index]
-            periods = [extended[i][2] for i in chosen]  # type: ignore[index]
-            _core.gradient_wide_into(
-                source, outputs, chosen_axes, spacing, code, accuracy, flags, periods, workers
-            )
+    codes = [code for code, _ in plan]
+    for code in dict.fromkeys(codes):
+        chosen = [i for i, c in enumerate(codes) if c == code]
+        extended: dict[str, Any] = {}
+        if stencils is not None:
+            specs = [stencils[i] or (2, False, None) for i in chosen]
+            extended = {
+                "accuracy": max(spec[0] for spec in specs),  # one accuracy for the call
+                "periodic": [spec[1] for spec in specs],
+                "periods": [spec[2] for spec in specs],
+            }
+        _core.gradient_into(
+            source,
+            [natives[i] for i in chosen],
+            [axes[i] for i in chosen],
+            [plan[i][1] for i in chosen],
+            code,
+            int(edge_order),
+            workers,
+            **extended,
+        )
     for target, native in zip(targets, natives, strict=True):
         if native is not target:
             np.copyto(target, native, casting="safe")
