@@ -15,6 +15,8 @@ use crate::element::{Cast, Field};
 use crate::kernel::{difference_quotient, weighted_sum, GradientError};
 use crate::stencil::{AxisStencil, EdgeOrder, Interior};
 use crate::wide::{self, WideStencil};
+use std::ops::Range;
+
 use ndarray::{
     ArrayView, ArrayView1, ArrayViewD, ArrayViewMut, ArrayViewMut1, ArrayViewMutD, Axis, Dimension,
     Ix1, Ix2, IxDyn, RemoveAxis, Slice, Zip,
@@ -85,6 +87,36 @@ where
     A: Field + Cast<T>,
     T: Field + Cast<A>,
 {
+    gradient_part::<S, A, T>(f, outputs, edge_order, parallel, None)
+}
+
+/// The length of the axis along which [`gradient_part`] can compute `f` in parts (its
+/// outermost axis in memory order), or None when `f` is computed whole.
+pub fn part_axis_length<S>(f: &ArrayViewD<'_, S>) -> Option<usize> {
+    let order = crate::kernel::memory_order(f);
+    let inner_length = f.len_of(Axis(*order.last()?));
+    if f.is_empty() || (f.ndim() > 1 && inner_length < MIN_ROW_LENGTH) {
+        return None;
+    }
+    Some(f.len_of(Axis(order[0])))
+}
+
+/// [`gradient`] for the hyperplanes `part` of the axis [`part_axis_length`] measures only
+/// (everything when `part` is None): a caller can compute an array in parts, and do something
+/// else between them (answer a signal), with every part's values those of the whole call.
+/// Arrays computed whole are written by the part that starts at 0.
+pub fn gradient_part<S, A, T>(
+    f: ArrayViewD<'_, S>,
+    outputs: Vec<AxisOutput<'_, A, T::Real>>,
+    edge_order: EdgeOrder,
+    parallel: bool,
+    part: Option<Range<usize>>,
+) -> Result<(), GradientError>
+where
+    S: Cast<A> + Send + Sync,
+    A: Field + Cast<T>,
+    T: Field + Cast<A>,
+{
     for output in &outputs {
         match output.stencil {
             Stencil::Numpy(stencil) => {
@@ -104,6 +136,9 @@ where
     let order = crate::kernel::memory_order(&f);
     let inner_length = f.len_of(Axis(*order.last().expect("ndim >= 1")));
     if f.ndim() > 1 && inner_length < MIN_ROW_LENGTH {
+        if part.is_some_and(|part| part.start > 0) {
+            return Ok(());
+        }
         for output in outputs {
             match output.stencil {
                 Stencil::Numpy(stencil) => crate::kernel::gradient_axis_with::<S, A, T>(
@@ -135,7 +170,9 @@ where
             out: o.out.permuted_axes(order.clone()),
         })
         .collect();
-    start::<S, A, T>(f, jobs, edge_order, parallel);
+    let n = f.len_of(Axis(0));
+    let part = part.map_or(0..n, |p| p.start.min(n)..p.end.min(n));
+    start::<S, A, T>(f, jobs, part, edge_order, parallel);
     Ok(())
 }
 
@@ -173,7 +210,7 @@ impl Descend for Ix2 {
         T: Field + Cast<A>,
     {
         for job in jobs {
-            whole_row::<S, A, T>(row.view(), job.out, job.stencil, edge_order, parallel);
+            row_part::<S, A, T>(row.view(), job.out, 0, job.stencil, edge_order, parallel);
         }
     }
 }
@@ -189,14 +226,17 @@ impl Descend for IxDyn {
         A: Field + Cast<T>,
         T: Field + Cast<A>,
     {
-        start::<S, A, T>(plane, jobs, edge_order, parallel);
+        let n = plane.len_of(Axis(0));
+        start::<S, A, T>(plane, jobs, 0..n, edge_order, parallel);
     }
 }
 
-/// Walks a whole view of any dimension, as fixed-dimensional views where it can.
+/// Walks hyperplanes `part` of axis 0 of a whole view of any dimension, as fixed-dimensional
+/// views where it can.
 fn start<S, A, T>(
     f: ArrayViewD<'_, S>,
     jobs: Vec<Job<'_, A, T::Real, IxDyn>>,
+    part: Range<usize>,
     edge_order: EdgeOrder,
     parallel: bool,
 ) where
@@ -204,7 +244,7 @@ fn start<S, A, T>(
     A: Field + Cast<T>,
     T: Field + Cast<A>,
 {
-    fn fixed<'a, A, R, D: Dimension>(job: Job<'a, A, R, IxDyn>) -> Job<'a, A, R, D> {
+    fn dimension<'a, A, R, D: Dimension>(job: Job<'a, A, R, IxDyn>) -> Job<'a, A, R, D> {
         Job {
             axis: job.axis,
             stencil: job.stencil,
@@ -214,21 +254,30 @@ fn start<S, A, T>(
                 .expect("outputs have the input's shape"),
         }
     }
-    let n = f.len_of(Axis(0));
+    // Each job's output cut to the part, as `walk` wants it.
+    let (lo, hi) = (part.start, part.end);
+    let jobs: Vec<_> = jobs
+        .into_iter()
+        .map(|job| Job {
+            axis: job.axis,
+            stencil: job.stencil,
+            out: job.out.slice_axis_move(Axis(0), Slice::from(lo..hi)),
+        })
+        .collect();
     match f.ndim() {
         1 => {
             let row = f.into_dimensionality::<Ix1>().expect("1-D");
             for job in jobs {
-                let job = fixed::<A, T::Real, Ix1>(job);
-                whole_row::<S, A, T>(row.view(), job.out, job.stencil, edge_order, parallel);
+                let job = dimension::<A, T::Real, Ix1>(job);
+                row_part::<S, A, T>(row.view(), job.out, lo, job.stencil, edge_order, parallel);
             }
         }
         2 => {
             let f = f.into_dimensionality::<Ix2>().expect("2-D");
-            let jobs = jobs.into_iter().map(fixed::<A, T::Real, Ix2>).collect();
-            walk::<S, A, T, Ix2>(&f, jobs, 0, n, edge_order, parallel);
+            let jobs = jobs.into_iter().map(dimension::<A, T::Real, Ix2>).collect();
+            walk::<S, A, T, Ix2>(&f, jobs, lo, hi, edge_order, parallel);
         }
-        _ => walk::<S, A, T, IxDyn>(&f, jobs, 0, n, edge_order, parallel),
+        _ => walk::<S, A, T, IxDyn>(&f, jobs, lo, hi, edge_order, parallel),
     }
 }
 
@@ -345,10 +394,12 @@ fn hyperplane<S, A, T, D: RemoveAxis>(
     }
 }
 
-/// The derivative of a whole 1-D `row`, split between threads when `parallel`.
-fn whole_row<S, A, T>(
+/// Elements `lo..lo + out.len()` of the derivative of the 1-D `row`, split between threads
+/// when `parallel`.
+fn row_part<S, A, T>(
     row: ArrayView1<'_, S>,
     out: ArrayViewMut1<'_, A>,
+    lo: usize,
     stencil: Stencil<'_, T::Real>,
     edge_order: EdgeOrder,
     parallel: bool,
@@ -358,8 +409,10 @@ fn whole_row<S, A, T>(
     T: Field + Cast<A>,
 {
     match stencil {
-        Stencil::Numpy(stencil) => row_range::<S, A, T>(row, out, 0, stencil, edge_order, parallel),
-        Stencil::Wide(stencil) => wide::lane_range::<S, A, T>(row, out, 0, stencil, parallel),
+        Stencil::Numpy(stencil) => {
+            row_range::<S, A, T>(row, out, lo, stencil, edge_order, parallel)
+        }
+        Stencil::Wide(stencil) => wide::lane_range::<S, A, T>(row, out, lo, stencil, parallel),
     }
 }
 
@@ -742,6 +795,67 @@ mod tests {
             vec![70, 9, 65],
         ] {
             compare_extended(&mut rng, &shape, true);
+        }
+    }
+
+    #[test]
+    fn parts_give_the_whole() {
+        let mut rng = Rng(77);
+        for shape in [
+            vec![1000],
+            vec![40, 50],
+            vec![6, 7, 40],
+            vec![50, 3],
+            vec![3, 40],
+        ] {
+            let f = ArrayD::from_shape_fn(IxDyn(&shape), |_| rng.value());
+            let f = f.view().reversed_axes();
+            let xs: Vec<_> = (0..f.ndim())
+                .map(|ax| coordinates(&mut rng, f.len_of(Axis(ax))))
+                .collect();
+            let stencils: Vec<_> = xs
+                .iter()
+                .map(|x| match x {
+                    Some(x) if x.len() >= 3 => AxisStencil::from_coordinates(x.view()),
+                    _ => AxisStencil::from_scalar(0.5),
+                })
+                .collect();
+            let run = |parts: &[std::ops::Range<usize>]| {
+                let mut outs: Vec<ArrayD<f64>> = stencils
+                    .iter()
+                    .map(|_| ArrayD::zeros(f.raw_dim()))
+                    .collect();
+                for part in parts {
+                    let outputs = outs
+                        .iter_mut()
+                        .zip(&stencils)
+                        .enumerate()
+                        .map(|(axis, (out, stencil))| AxisOutput {
+                            axis,
+                            stencil: stencil.into(),
+                            out: out.view_mut(),
+                        })
+                        .collect();
+                    gradient_part::<f64, f64, f64>(
+                        f.view(),
+                        outputs,
+                        EdgeOrder::Second,
+                        true,
+                        Some(part.clone()),
+                    )
+                    .unwrap_or_else(|e| panic!("{shape:?} {part:?} {e}"));
+                }
+                outs
+            };
+            let n = part_axis_length(&f).unwrap_or(1);
+            let whole = run(std::slice::from_ref(&(0..n)));
+            let cut = [0..n / 3, n / 3..n / 3 + 1, n / 3 + 1..n];
+            for (a, b) in whole.iter().zip(&run(&cut)) {
+                assert!(
+                    a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{shape:?}"
+                );
+            }
         }
     }
 

@@ -16,6 +16,7 @@ use numpy::{Element, PyArray1, PyArrayDyn, PyReadonlyArray1, PyUntypedArray};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use std::ops::Range;
 
 impl From<GradientError> for PyErr {
     fn from(err: GradientError) -> PyErr {
@@ -236,20 +237,20 @@ fn coordinate_stencil<X: Real + Cast<R>, R: Real>(
     WideStencil::from_coordinates(x, accuracy, period.map(X::from_f64))
 }
 
-/// Borrows `f`, its outputs and the spacings, releases the GIL and runs `work` on their views
-/// (with `true` when it may split over the thread pool): the one generic path behind every
-/// dtype combination. The borrows keep the arrays alive and unaliased meanwhile.
+/// Borrows `f`, its outputs and the spacings, releases the GIL and runs `work` on their views.
+/// `work` gets a checkpoint to call between parts of a long computation: it takes the GIL back
+/// for a moment and returns the exception of a pending signal (Ctrl-C's KeyboardInterrupt).
+/// The borrows keep the arrays alive and unaliased meanwhile.
 fn with_views<'py, S, A>(
     f: &Bound<'py, PyUntypedArray>,
     outs: &[Bound<'py, PyAny>],
     spacings: &[Bound<'py, PyAny>],
-    workers: usize,
     work: impl FnOnce(
             ArrayViewD<'_, S>,
             Vec<ArrayViewMutD<'_, A>>,
             &[SpacingView<'_>],
-            bool,
-        ) -> Result<(), GradientError>
+            &dyn Fn() -> PyResult<()>,
+        ) -> PyResult<()>
         + Send,
 ) -> PyResult<()>
 where
@@ -273,15 +274,15 @@ where
     }
     let input = f.as_array();
     let outs: Vec<_> = borrows.iter_mut().map(|b| b.as_array_mut()).collect();
-    let elements = input.len();
     f.py().detach(move || {
-        threads::run(workers, elements, move |parallel| {
-            work(input, outs, &spacing_views, parallel)
-        })
-        .map_err(PyRuntimeError::new_err)?
-        .map_err(PyErr::from)
+        let checkpoint = || Python::attach(|py| py.check_signals());
+        work(input, outs, &spacing_views, &checkpoint)
     })
 }
+
+/// Inputs at least twice this size are computed in parts of about this many elements, with a
+/// signal check between parts (tens of milliseconds each).
+const PART_ELEMENTS: usize = 1 << 23;
 
 /// ndgradient's extended stencils: `accuracy` for every axis, and which axes are periodic
 /// (with the period of a periodic coordinate axis). Axes of accuracy 2 that are not periodic
@@ -341,36 +342,66 @@ where
         f,
         outs,
         spacings,
-        workers,
-        |input, outs, spacings, parallel| {
+        |input, mut outs, spacings, checkpoint| {
+            let elements = input.len();
+            let pool_error = |message: String| PyRuntimeError::new_err(message);
             // Every stencil first, so that a bad one leaves every output unwritten.
-            let built = axes
-                .iter()
-                .zip(spacings)
-                .enumerate()
-                .map(|(k, (&axis, spacing))| {
-                    if extended.applies(k) {
-                        let length = input.shape().get(axis).copied().unwrap_or(0);
-                        let (periodic, period) = (extended.periodic[k], extended.periods[k]);
-                        spacing
-                            .wide_stencil::<T::Real>(length, extended.accuracy, periodic, period)
-                            .map(Built::Wide)
-                    } else {
-                        spacing.stencil::<T::Real>().map(Built::Numpy)
-                    }
+            let built = threads::run(workers, elements, |_| {
+                axes.iter()
+                    .zip(spacings)
+                    .enumerate()
+                    .map(|(k, (&axis, spacing))| {
+                        if extended.applies(k) {
+                            let length = input.shape().get(axis).copied().unwrap_or(0);
+                            let (periodic, period) = (extended.periodic[k], extended.periods[k]);
+                            spacing
+                                .wide_stencil::<T::Real>(
+                                    length,
+                                    extended.accuracy,
+                                    periodic,
+                                    period,
+                                )
+                                .map(Built::Wide)
+                        } else {
+                            spacing.stencil::<T::Real>().map(Built::Numpy)
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(pool_error)??;
+            let parts: Vec<Option<Range<usize>>> = match fused::part_axis_length(&input) {
+                Some(n) if elements >= 2 * PART_ELEMENTS => {
+                    let count = (elements / PART_ELEMENTS).clamp(1, n);
+                    (0..count)
+                        .map(|k| Some(k * n / count..(k + 1) * n / count))
+                        .collect()
+                }
+                _ => vec![None],
+            };
+            for part in parts {
+                let outputs = outs
+                    .iter_mut()
+                    .zip(axes)
+                    .zip(&built)
+                    .map(|((out, &axis), built)| AxisOutput {
+                        axis,
+                        stencil: built.stencil(),
+                        out: out.view_mut(),
+                    })
+                    .collect();
+                threads::run(workers, elements, |parallel| {
+                    fused::gradient_part::<S, A, T>(
+                        input.view(),
+                        outputs,
+                        edge_order,
+                        parallel,
+                        part,
+                    )
                 })
-                .collect::<Result<Vec<_>, _>>()?;
-            let outputs = outs
-                .into_iter()
-                .zip(axes)
-                .zip(&built)
-                .map(|((out, &axis), built)| AxisOutput {
-                    axis,
-                    stencil: built.stencil(),
-                    out,
-                })
-                .collect();
-            fused::gradient::<S, A, T>(input, outputs, edge_order, parallel)
+                .map_err(pool_error)??;
+                checkpoint()?;
+            }
+            Ok(())
         },
     )
 }

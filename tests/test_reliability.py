@@ -4,6 +4,7 @@ process that used the pool compute correctly, and a call's peak memory is its ou
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
 import sys
 import threading
 from typing import Any
@@ -131,3 +132,41 @@ def test_two_dimensional_array_with_byte_offsets_beyond_two_to_the_32() -> None:
             lo, hi = max(0, r - 1), min(rows, r + 2)
             assert d0[r, c] == np.gradient(f[lo:hi, c], 0.5)[r - lo], (r, c)
         assert d1[r].tobytes() == np.gradient(f[r], 0.5).tobytes(), r
+
+
+_INTERRUPT = """
+import os, signal, threading, time
+import numpy as np, ndgradient
+f = np.empty(10**9, dtype=np.float16)
+f[:] = 1.0
+f[::7] = 2.0
+ndgradient.gradient(f[:10**6])  # the pool exists before the timed call
+fired = {}
+def fire():
+    time.sleep(1.0)
+    fired["at"] = time.perf_counter()
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=fire, daemon=True).start()
+try:
+    ndgradient.gradient(f)
+    print("finished")
+except KeyboardInterrupt:
+    latency = time.perf_counter() - fired["at"]
+    busy = time.process_time()
+    time.sleep(0.5)
+    print(f"interrupted {latency:.4f} {time.process_time() - busy:.4f}")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to itself")
+def test_ctrl_c_interrupts_a_long_call_within_a_second() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPT], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.split()
+    assert words[0] == "interrupted", done.stdout
+    latency, cpu_after = float(words[1]), float(words[2])
+    assert latency < 1.0  # the call answered Ctrl-C
+    assert cpu_after < 0.1  # and left no thread computing

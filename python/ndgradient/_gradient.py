@@ -199,7 +199,9 @@ def gradient(
     split over a thread pool of `workers` threads (one pool per size, made on first use);
     smaller inputs stay on the calling thread. The result does not depend on the number of
     threads. In a child process created by ``fork()`` the core computes on the calling
-    thread, so it never waits on the parent's pool.
+    thread, so it never waits on the parent's pool. Inputs of 2**24 elements or more are
+    computed in parts with a signal check between them: Ctrl-C interrupts a long call within
+    tens of milliseconds (KeyboardInterrupt; the outputs are then incomplete).
 
     **Precision.** Every operation is the IEEE operation NumPy performs, in the type NumPy
     performs it in and in the same order: the difference in the data's type, the division or

@@ -1,0 +1,812 @@
+//! Coverage-guided fuzz target for the pure numerical core (no PyO3).
+//!
+//! Each input is decoded into an array of 1 to 4 dimensions (small shapes, zero-size ones
+//! included, now and then one long axis so that the fused one-pass walk is taken), a memory
+//! layout (axis permutation, reversed axes, a step-2 slice), values with NaN, ±inf, ±0,
+//! subnormals and huge numbers, and a list of requested derivatives: per axis a scalar spacing
+//! or a coordinate array (any values, any strides, sometimes of the wrong length), or an
+//! extended stencil (`WideStencil`, uniform or from coordinates, periodic or not, any accuracy).
+//! Invalid requests are made on purpose (out-of-range axes, short axes, wrong output shapes).
+//!
+//! Checked, without any panic anywhere:
+//! * `fused::gradient` returns exactly the error of the first invalid output, or Ok;
+//! * when Ok, every NumPy-stencil output equals `kernel::gradient_axis` and a naive reference
+//!   written from `numpy.gradient`'s formulas, bit for bit (any two NaNs count as equal);
+//! * every extended-stencil output equals `wide::gradient_axis_wide` (serial and parallel);
+//! * computing the array in two parts with `fused::gradient_part` gives the whole result.
+//!
+//! Known findings can be skipped, to fuzz past them, with `NDGRADIENT_FUZZ_SKIP_KNOWN=1`
+//! (see `known_issue` and tests/FUZZING.md); by default nothing is skipped.
+
+#![no_main]
+
+use arbitrary::{Result, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use ndarray::{Array1, ArrayBase, ArrayD, ArrayView1, ArrayViewD, Axis, IxDyn, RawData, Slice};
+use ndgradient::fused::{self, AxisOutput, Stencil};
+use ndgradient::kernel::gradient_axis;
+use ndgradient::stencil::{AxisStencil, EdgeOrder, Interior};
+use ndgradient::wide::{gradient_axis_wide, WideStencil};
+use ndgradient::GradientError;
+use std::sync::OnceLock;
+
+/// Elements of the largest buffer (before slicing) the target allocates.
+const MAX_ELEMENTS: usize = 4096;
+
+/// What unwritten output elements hold: a value no formula here produces by chance.
+const SENTINEL: f64 = -7.346_519_823_e-77;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = run(&mut Unstructured::new(data));
+});
+
+fn skip_known() -> bool {
+    static SKIP: OnceLock<bool> = OnceLock::new();
+    *SKIP.get_or_init(|| std::env::var_os("NDGRADIENT_FUZZ_SKIP_KNOWN").is_some_and(|v| v == "1"))
+}
+
+// ----------------------------------------------------------------------------------------
+// Decoding
+// ----------------------------------------------------------------------------------------
+
+/// A float from the input, special values (NaN with payloads, ±inf, ±0, subnormals, the
+/// extremes) being as likely as ordinary ones.
+fn value(u: &mut Unstructured<'_>) -> Result<f64> {
+    Ok(match u.int_in_range(0u8..=23)? {
+        0 => 0.0,
+        1 => -0.0,
+        2 => f64::NAN,
+        3 => f64::from_bits(0xfff8_0000_0000_0001), // negative NaN with a payload
+        4 => f64::from_bits(0x7ff0_0000_0000_0001), // signalling NaN
+        5 => f64::INFINITY,
+        6 => f64::NEG_INFINITY,
+        7 => 5e-324,
+        8 => -f64::MIN_POSITIVE / 3.0,
+        9 => f64::MAX,
+        10 => -1e300,
+        11 => 1e-300,
+        12 => f64::EPSILON,
+        13 | 14 => f64::from_bits(u.arbitrary()?),
+        15..=19 => f64::from(u.arbitrary::<i8>()?) / 4.0,
+        _ => f64::from(u.arbitrary::<i16>()?) * 0.1,
+    })
+}
+
+/// Coordinates of `m` points: arbitrary values, progressions (uniform or not after rounding),
+/// monotone ones in either direction, or a uniform grid with one point moved.
+fn coordinates(u: &mut Unstructured<'_>, m: usize) -> Result<Vec<f64>> {
+    let mut x = Vec::with_capacity(m);
+    match u.int_in_range(0u8..=5)? {
+        0 => {
+            for _ in 0..m {
+                x.push(value(u)?);
+            }
+        }
+        1 => {
+            let (start, step) = (value(u)?, value(u)?);
+            x.extend((0..m).map(|k| start + step * k as f64));
+        }
+        2 | 3 => {
+            let sign = if u.arbitrary()? { 1.0 } else { -1.0 };
+            let mut at = f64::from(u.arbitrary::<i8>()?);
+            for _ in 0..m {
+                x.push(at);
+                at += sign * f64::from(u.arbitrary::<u8>()?) / 8.0;
+            }
+        }
+        4 => {
+            let step = f64::from(u.int_in_range(1u8..=4)?) * 0.25;
+            x.extend((0..m).map(|k| k as f64 * step));
+            if m > 0 {
+                let at = u.choose_index(m)?;
+                x[at] = value(u)?;
+            }
+        }
+        _ => {
+            let step = value(u)?;
+            x.extend((0..m).map(|k| k as f64 * step));
+        }
+    }
+    Ok(x)
+}
+
+/// A 1-D array stored contiguously, with stride 2, or reversed (stride -1).
+struct Coordinates {
+    storage: Array1<f64>,
+    layout: u8,
+}
+
+impl Coordinates {
+    fn new(x: Vec<f64>, layout: u8) -> Coordinates {
+        let storage = match layout {
+            1 => Array1::from_iter(x.iter().flat_map(|&v| [v, SENTINEL])),
+            2 => Array1::from_iter(x.iter().rev().copied()),
+            _ => Array1::from(x),
+        };
+        Coordinates { storage, layout }
+    }
+
+    fn view(&self) -> ArrayView1<'_, f64> {
+        match self.layout {
+            1 => self.storage.slice_axis(Axis(0), Slice::new(0, None, 2)),
+            2 => {
+                let mut v = self.storage.view();
+                v.invert_axis(Axis(0));
+                v
+            }
+            _ => self.storage.view(),
+        }
+    }
+}
+
+/// How a logical array is laid out in memory: its axes permuted, some reversed, and
+/// optionally one axis taken with step ±2 from a buffer twice (plus one) as long.
+#[derive(Debug, Clone)]
+struct Layout {
+    /// Buffer axis `i` holds logical axis `perm[i]`.
+    perm: Vec<usize>,
+    invert: Vec<bool>,
+    /// (axis, start offset 0 or 1, negative step)
+    slice: Option<(usize, usize, bool)>,
+}
+
+impl Layout {
+    fn arbitrary(u: &mut Unstructured<'_>, ndim: usize) -> Result<Layout> {
+        let mut perm: Vec<usize> = (0..ndim).collect();
+        for i in (1..ndim).rev() {
+            let j = u.int_in_range(0..=i)?;
+            perm.swap(i, j);
+        }
+        let mut invert = Vec::with_capacity(ndim);
+        for _ in 0..ndim {
+            invert.push(u.ratio(1u8, 3)?);
+        }
+        let slice = if ndim > 0 && u.ratio(1u8, 4)? {
+            Some((
+                u.choose_index(ndim)?,
+                usize::from(u.arbitrary::<bool>()?),
+                u.arbitrary()?,
+            ))
+        } else {
+            None
+        };
+        Ok(Layout {
+            perm,
+            invert,
+            slice,
+        })
+    }
+
+    /// The buffer's shape (standard order) for a view of logical `shape`.
+    fn buffer_shape(&self, shape: &[usize]) -> Vec<usize> {
+        let mut logical = shape.to_vec();
+        if let Some((ax, offset, _)) = self.slice {
+            logical[ax] = 2 * shape[ax] + offset;
+        }
+        self.perm.iter().map(|&p| logical[p]).collect()
+    }
+
+    /// The logical view of a buffer of `buffer_shape`.
+    fn apply<S: RawData>(&self, buffer: ArrayBase<S, IxDyn>) -> ArrayBase<S, IxDyn> {
+        let mut inverse = vec![0; self.perm.len()];
+        for (i, &p) in self.perm.iter().enumerate() {
+            inverse[p] = i;
+        }
+        let mut v = buffer.permuted_axes(inverse);
+        for (ax, &flip) in self.invert.iter().enumerate() {
+            if flip {
+                v.invert_axis(Axis(ax));
+            }
+        }
+        if let Some((ax, offset, negative)) = self.slice {
+            let step = if negative { -2 } else { 2 };
+            v.slice_axis_inplace(Axis(ax), Slice::new(offset as isize, None, step));
+        }
+        v
+    }
+}
+
+/// The spacing of one NumPy-stencil axis.
+enum Spacing {
+    Scalar(f64),
+    Coordinates(Coordinates),
+}
+
+/// One requested derivative, as decoded.
+enum Request {
+    Numpy {
+        spacing: Spacing,
+    },
+    WideUniform {
+        len: usize,
+        accuracy: usize,
+        periodic: bool,
+        dx: f64,
+    },
+    WideCoordinates {
+        x: Coordinates,
+        accuracy: usize,
+        period: Option<f64>,
+    },
+}
+
+struct Job {
+    axis: usize,
+    request: Request,
+    /// The output's logical shape (the input's, or a wrong one on purpose) and layout.
+    out_shape: Vec<usize>,
+    out_layout: Layout,
+}
+
+/// A length near `n`: usually `n`, sometimes off by one or two.
+fn length_near(u: &mut Unstructured<'_>, n: usize) -> Result<usize> {
+    Ok(if u.ratio(1u8, 10)? {
+        let delta = u.int_in_range(-2i64..=2)?;
+        (n as i64 + delta).max(0) as usize
+    } else {
+        n
+    })
+}
+
+fn accuracy(u: &mut Unstructured<'_>) -> Result<usize> {
+    Ok(match u.int_in_range(0u8..=19)? {
+        0 => 0,
+        1 => 3,
+        2 => 10,
+        3..=7 => 2,
+        8..=11 => 4,
+        12..=15 => 6,
+        _ => 8,
+    })
+}
+
+fn request(u: &mut Unstructured<'_>, n: usize) -> Result<Request> {
+    Ok(match u.int_in_range(0u8..=9)? {
+        0..=2 => Request::Numpy {
+            spacing: Spacing::Scalar(value(u)?),
+        },
+        3..=6 => {
+            let m = length_near(u, n)?;
+            let x = coordinates(u, m)?;
+            Request::Numpy {
+                spacing: Spacing::Coordinates(Coordinates::new(x, u.int_in_range(0..=2)?)),
+            }
+        }
+        7 => Request::WideUniform {
+            len: length_near(u, n)?,
+            accuracy: accuracy(u)?,
+            periodic: u.arbitrary()?,
+            dx: value(u)?,
+        },
+        _ => {
+            let m = length_near(u, n)?;
+            let x = coordinates(u, m)?;
+            let accuracy = accuracy(u)?;
+            let period = match u.int_in_range(0u8..=5)? {
+                0 | 1 => None,
+                // Reaching just past the coordinates, in their direction.
+                2 | 3 if m > 0 => {
+                    let extent = x[m - 1] - x[0];
+                    let extra = f64::from(u.int_in_range(1u8..=16)?) * 0.25;
+                    Some(extent + extra.copysign(extent))
+                }
+                _ => Some(value(u)?),
+            };
+            Request::WideCoordinates {
+                x: Coordinates::new(x, u.int_in_range(0..=2)?),
+                accuracy,
+                period,
+            }
+        }
+    })
+}
+
+// ----------------------------------------------------------------------------------------
+// The naive reference: numpy.gradient's formulas, one lane at a time
+// ----------------------------------------------------------------------------------------
+
+/// NumPy's reading of a spacing: a scalar, or coordinate steps (reduced to their first step
+/// when all steps equal it, as `(diffx == diffx[0]).all()` does).
+enum Steps {
+    Uniform(f64),
+    Varying(Vec<f64>),
+}
+
+fn numpy_steps(spacing: &Spacing) -> Steps {
+    match spacing {
+        Spacing::Scalar(dx) => Steps::Uniform(*dx),
+        Spacing::Coordinates(x) => {
+            let x = x.view();
+            let d: Vec<f64> = (0..x.len() - 1).map(|i| x[i + 1] - x[i]).collect();
+            if d.iter().all(|&v| v == d[0]) {
+                Steps::Uniform(d[0])
+            } else {
+                Steps::Varying(d)
+            }
+        }
+    }
+}
+
+/// `numpy.gradient` of the 1-D `f` (at least `edge_order + 1` points), formula by formula.
+#[allow(clippy::many_single_char_names)]
+fn reference_lane(f: &[f64], steps: &Steps, second_order_edges: bool) -> Vec<f64> {
+    let n = f.len();
+    let mut out = vec![SENTINEL; n];
+    match steps {
+        Steps::Uniform(dx) => {
+            for i in 1..n - 1 {
+                out[i] = (f[i + 1] - f[i - 1]) / (2. * dx);
+            }
+        }
+        Steps::Varying(d) => {
+            for i in 1..n - 1 {
+                let (dx1, dx2) = (d[i - 1], d[i]);
+                let a = -(dx2) / (dx1 * (dx1 + dx2));
+                let b = (dx2 - dx1) / (dx1 * dx2);
+                let c = dx1 / (dx2 * (dx1 + dx2));
+                out[i] = a * f[i - 1] + b * f[i] + c * f[i + 1];
+            }
+        }
+    }
+    if !second_order_edges {
+        let (dx_0, dx_n) = match steps {
+            Steps::Uniform(dx) => (*dx, *dx),
+            Steps::Varying(d) => (d[0], d[d.len() - 1]),
+        };
+        out[0] = (f[1] - f[0]) / dx_0;
+        out[n - 1] = (f[n - 1] - f[n - 2]) / dx_n;
+    } else {
+        let (a, b, c) = match steps {
+            Steps::Uniform(dx) => (-1.5 / dx, 2. / dx, -0.5 / dx),
+            Steps::Varying(d) => {
+                let (dx1, dx2) = (d[0], d[1]);
+                (
+                    -(2. * dx1 + dx2) / (dx1 * (dx1 + dx2)),
+                    (dx1 + dx2) / (dx1 * dx2),
+                    -dx1 / (dx2 * (dx1 + dx2)),
+                )
+            }
+        };
+        out[0] = a * f[0] + b * f[1] + c * f[2];
+        let (a, b, c) = match steps {
+            Steps::Uniform(dx) => (0.5 / dx, -2. / dx, 1.5 / dx),
+            Steps::Varying(d) => {
+                let (dx1, dx2) = (d[d.len() - 2], d[d.len() - 1]);
+                (
+                    (dx2) / (dx1 * (dx1 + dx2)),
+                    -(dx2 + dx1) / (dx1 * dx2),
+                    (2. * dx2 + dx1) / (dx2 * (dx1 + dx2)),
+                )
+            }
+        };
+        out[n - 1] = a * f[n - 3] + b * f[n - 2] + c * f[n - 1];
+    }
+    out
+}
+
+fn reference(f: &ArrayD<f64>, axis: usize, steps: &Steps, second: bool) -> ArrayD<f64> {
+    let mut out = ArrayD::from_elem(f.raw_dim(), SENTINEL);
+    for (lane, mut o) in f.lanes(Axis(axis)).into_iter().zip(out.lanes_mut(Axis(axis))) {
+        let lane: Vec<f64> = lane.iter().copied().collect();
+        for (o, v) in o.iter_mut().zip(reference_lane(&lane, steps, second)) {
+            *o = v;
+        }
+    }
+    out
+}
+
+// ----------------------------------------------------------------------------------------
+// Comparison
+// ----------------------------------------------------------------------------------------
+
+fn same(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+#[track_caller]
+fn assert_same(what: &str, ours: &ArrayViewD<'_, f64>, expected: &ArrayViewD<'_, f64>) {
+    assert_eq!(ours.shape(), expected.shape(), "{what}: shape");
+    for ((index, &a), &b) in ours.indexed_iter().zip(expected.iter()) {
+        assert!(
+            same(a, b),
+            "{what}: at {:?}: got {a:e} (0x{:016x}), expected {b:e} (0x{:016x})",
+            index.slice(),
+            a.to_bits(),
+            b.to_bits()
+        );
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// The target
+// ----------------------------------------------------------------------------------------
+
+enum Built<'x> {
+    Numpy(AxisStencil<'x, f64>),
+    Wide { stencil: WideStencil<f64>, uniform: bool },
+    /// The stencil could not be built (the expected error was checked); the job is dropped.
+    None,
+}
+
+/// Inputs that reach a finding already reported; skipped only with
+/// `NDGRADIENT_FUZZ_SKIP_KNOWN=1`, to fuzz past it.
+///
+/// Finding 1: a uniform extended stencil (accuracy 4, 6 or 8) whose weights of some row all
+/// round to zero (an infinite or huge spacing, `c / (den * dx) == 0`) panics in
+/// `WideStencil::weighted` ("a stencil has a non-zero weight"): its zero-weight skipping
+/// leaves no term.
+fn known_issue(built: &Built<'_>) -> bool {
+    match built {
+        Built::Wide {
+            stencil,
+            uniform: true,
+        } => (0..stencil.len()).any(|i| stencil.row(i).weights.iter().all(|&w| w == 0.0)),
+        _ => false,
+    }
+}
+
+fn build<'x>(request: &'x Request) -> Built<'x> {
+    match request {
+        Request::Numpy {
+            spacing: Spacing::Scalar(dx),
+        } => Built::Numpy(AxisStencil::from_scalar(*dx)),
+        Request::Numpy {
+            spacing: Spacing::Coordinates(x),
+        } => {
+            let view = x.view();
+            match AxisStencil::try_from_coordinates(view) {
+                Ok(s) => {
+                    // Interior::Uniform exactly when NumPy reduces the coordinates to a scalar.
+                    let uniform = matches!(numpy_steps(&request_spacing(request)), Steps::Uniform(_));
+                    assert_eq!(
+                        matches!(s.interior, Interior::Uniform { .. }),
+                        uniform,
+                        "uniform coordinates detected as NumPy does"
+                    );
+                    Built::Numpy(s)
+                }
+                Err(e) => {
+                    assert!(view.len() < 2, "unexpected {e:?}");
+                    assert_eq!(e, GradientError::TooFewCoordinates);
+                    Built::None
+                }
+            }
+        }
+        Request::WideUniform {
+            len,
+            accuracy,
+            periodic,
+            dx,
+        } => {
+            let expected = wide_error(*len, *accuracy, *periodic);
+            match WideStencil::uniform(*len, *accuracy, *periodic, *dx, 2. * dx) {
+                Ok(stencil) => {
+                    assert_eq!(expected, None);
+                    assert_eq!(stencil.len(), *len);
+                    Built::Wide {
+                        stencil,
+                        uniform: true,
+                    }
+                }
+                Err(e) => {
+                    assert_eq!(Some(e), expected);
+                    Built::None
+                }
+            }
+        }
+        Request::WideCoordinates {
+            x,
+            accuracy,
+            period,
+        } => {
+            let view = x.view();
+            let len = view.len();
+            let mut expected = wide_error(len, *accuracy, period.is_some());
+            if expected.is_none() {
+                if let Some(p) = *period {
+                    let e = view[len - 1] - view[0];
+                    let s = p - e;
+                    if !(p * e > 0.0 && p * s > 0.0) {
+                        expected = Some(GradientError::BadPeriod {
+                            period: p,
+                            extent: e,
+                        });
+                    }
+                }
+            }
+            match WideStencil::from_coordinates(view, *accuracy, *period) {
+                Ok(stencil) => {
+                    assert_eq!(expected, None);
+                    assert_eq!(stencil.len(), len);
+                    Built::Wide {
+                        stencil,
+                        uniform: false,
+                    }
+                }
+                Err(e) => {
+                    let expected = expected.expect("an error only for invalid arguments");
+                    match (&e, &expected) {
+                        // NaN in the period or extent: compare the variant only.
+                        (GradientError::BadPeriod { .. }, GradientError::BadPeriod { .. }) => {}
+                        _ => assert_eq!(e, expected),
+                    }
+                    Built::None
+                }
+            }
+        }
+    }
+}
+
+/// A borrowed copy of a NumPy request's spacing (the coordinates are re-read, not copied).
+fn request_spacing(request: &Request) -> Spacing {
+    match request {
+        Request::Numpy {
+            spacing: Spacing::Scalar(dx),
+        } => Spacing::Scalar(*dx),
+        Request::Numpy {
+            spacing: Spacing::Coordinates(x),
+        } => Spacing::Coordinates(Coordinates::new(x.view().to_vec(), 0)),
+        _ => unreachable!("NumPy requests only"),
+    }
+}
+
+fn wide_error(len: usize, accuracy: usize, periodic: bool) -> Option<GradientError> {
+    if ![2, 4, 6, 8].contains(&accuracy) {
+        Some(GradientError::BadAccuracy { accuracy })
+    } else if len < accuracy + 1 {
+        Some(GradientError::AxisTooShortForStencil {
+            length: len,
+            accuracy,
+        })
+    } else if accuracy == 2 && !periodic {
+        Some(GradientError::NotExtended)
+    } else {
+        None
+    }
+}
+
+/// The error the core must give for one output, or None when it is valid.
+fn output_error(
+    f_shape: &[usize],
+    axis: usize,
+    out_shape: &[usize],
+    built: &Built<'_>,
+    edge_order: EdgeOrder,
+) -> Option<GradientError> {
+    let ndim = f_shape.len();
+    if axis >= ndim {
+        return Some(GradientError::AxisOutOfRange { axis, ndim });
+    }
+    if f_shape != out_shape {
+        return Some(GradientError::ShapeMismatch);
+    }
+    let n = f_shape[axis];
+    match built {
+        Built::Numpy(stencil) => {
+            if n < edge_order.min_points() {
+                return Some(GradientError::AxisTooShort {
+                    length: n,
+                    needed: edge_order.min_points(),
+                });
+            }
+            if let Interior::Weighted(w) = &stencil.interior {
+                if w.len() != n - 2 {
+                    return Some(GradientError::StencilMismatch);
+                }
+            }
+            None
+        }
+        Built::Wide { stencil, .. } => (stencil.len() != n).then_some(GradientError::StencilMismatch),
+        Built::None => unreachable!("dropped"),
+    }
+}
+
+/// Data stored as f64, or as i16 (NumPy converts integers to float64 as it reads them).
+trait Data: Copy + Send + Sync + ndgradient::element::Cast<f64> + 'static {
+    fn decode(u: &mut Unstructured<'_>) -> Result<Self>;
+    fn to_f64(self) -> f64;
+}
+
+impl Data for f64 {
+    fn decode(u: &mut Unstructured<'_>) -> Result<f64> {
+        value(u)
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+impl Data for i16 {
+    fn decode(u: &mut Unstructured<'_>) -> Result<i16> {
+        Ok(match u.int_in_range(0u8..=3)? {
+            0 => i16::MIN,
+            1 => i16::MAX,
+            _ => i16::from(u.arbitrary::<i8>()?),
+        })
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+fn run(u: &mut Unstructured<'_>) -> Result<()> {
+    if u.ratio(1u8, 8)? {
+        run_typed::<i16>(u)
+    } else {
+        run_typed::<f64>(u)
+    }
+}
+
+fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
+    // Shape and layout.
+    let ndim = u.int_in_range(1usize..=4)?;
+    let mut shape = Vec::with_capacity(ndim);
+    for _ in 0..ndim {
+        shape.push(match u.int_in_range(0u8..=15)? {
+            0..=11 => u.int_in_range(0usize..=9)?,
+            12..=14 => u.int_in_range(10usize..=40)?,
+            _ => u.int_in_range(41usize..=80)?,
+        });
+    }
+    let layout = Layout::arbitrary(u, ndim)?;
+    let buffer_shape = layout.buffer_shape(&shape);
+    let elements: usize = buffer_shape.iter().product();
+    if elements > MAX_ELEMENTS {
+        return Ok(());
+    }
+    let mut values = Vec::with_capacity(elements);
+    for _ in 0..elements {
+        values.push(S::decode(u)?);
+    }
+    let buffer = ArrayD::from_shape_vec(IxDyn(&buffer_shape), values).expect("buffer shape");
+    let f = layout.apply(buffer.view());
+    assert_eq!(f.shape(), &shape[..], "layout keeps the logical shape");
+    let edge_order = if u.arbitrary()? {
+        EdgeOrder::Second
+    } else {
+        EdgeOrder::First
+    };
+    let parallel = u.arbitrary()?;
+
+    // The requested derivatives: a subset of the axes in any order, now and then a repeated
+    // axis, an axis out of range, or an output of the wrong shape.
+    let mut axes: Vec<usize> = (0..ndim).filter(|_| u.ratio(2u8, 3).unwrap_or(false)).collect();
+    for i in (1..axes.len()).rev() {
+        let j = u.int_in_range(0..=i)?;
+        axes.swap(i, j);
+    }
+    if !axes.is_empty() && u.ratio(1u8, 16)? {
+        let again = axes[u.choose_index(axes.len())?];
+        axes.push(again);
+    }
+    if u.ratio(1u8, 32)? {
+        axes.push(ndim + u.int_in_range(0usize..=2)?);
+    }
+    let mut jobs = Vec::with_capacity(axes.len());
+    for &axis in &axes {
+        let n = shape.get(axis).copied().unwrap_or(3);
+        let request = request(u, n)?;
+        let mut out_shape = shape.clone();
+        if u.ratio(1u8, 32)? {
+            let ax = u.choose_index(ndim)?;
+            out_shape[ax] += 1;
+        }
+        jobs.push(Job {
+            axis,
+            request,
+            out_shape,
+            out_layout: Layout::arbitrary(u, ndim)?,
+        });
+    }
+
+    // Stencils (an invalid construction is checked to fail as documented, and dropped).
+    let built: Vec<Built<'_>> = jobs.iter().map(|job| build(&job.request)).collect();
+    let kept: Vec<usize> = (0..jobs.len())
+        .filter(|&i| !matches!(built[i], Built::None))
+        .collect();
+    if skip_known() && kept.iter().any(|&i| known_issue(&built[i])) {
+        return Ok(());
+    }
+    let expected_error = kept.iter().find_map(|&i| {
+        output_error(&shape, jobs[i].axis, &jobs[i].out_shape, &built[i], edge_order)
+    });
+
+    // The fused kernel, writing outputs of their own layouts.
+    let mut buffers: Vec<ArrayD<f64>> = kept
+        .iter()
+        .map(|&i| {
+            let job = &jobs[i];
+            ArrayD::from_elem(IxDyn(&job.out_layout.buffer_shape(&job.out_shape)), SENTINEL)
+        })
+        .collect();
+    let stencil = |i: usize| -> Stencil<'_, f64> {
+        match &built[i] {
+            Built::Numpy(s) => s.into(),
+            Built::Wide { stencil, .. } => stencil.into(),
+            Built::None => unreachable!("dropped"),
+        }
+    };
+    let outputs: Vec<AxisOutput<'_, f64, f64>> = kept
+        .iter()
+        .zip(buffers.iter_mut())
+        .map(|(&i, buffer)| AxisOutput {
+            axis: jobs[i].axis,
+            stencil: stencil(i),
+            out: jobs[i].out_layout.apply(buffer.view_mut()),
+        })
+        .collect();
+    let result = fused::gradient::<S, f64, f64>(f.view(), outputs, edge_order, parallel);
+    match (&result, &expected_error) {
+        (Ok(()), None) => {}
+        (Err(e), Some(expected)) => {
+            assert_eq!(e, expected, "fused error");
+            return Ok(());
+        }
+        _ => panic!("fused gave {result:?}, expected error {expected_error:?}"),
+    }
+
+    // Every output against the per-axis kernels and the naive reference.
+    let f64_data: ArrayD<f64> = f.map(|&v| v.to_f64());
+    let second = edge_order == EdgeOrder::Second;
+    let fused_outs: Vec<ArrayViewD<'_, f64>> = kept
+        .iter()
+        .zip(&buffers)
+        .map(|(&i, buffer)| jobs[i].out_layout.apply(buffer.view()))
+        .collect();
+    for (k, &i) in kept.iter().enumerate() {
+        let axis = jobs[i].axis;
+        let fused_out = &fused_outs[k];
+        match &built[i] {
+            Built::Numpy(stencil) => {
+                let mut single = ArrayD::from_elem(f.raw_dim(), SENTINEL);
+                gradient_axis::<S, f64, f64>(f.view(), single.view_mut(), axis, stencil, edge_order)
+                    .expect("valid per-axis call");
+                assert_same("fused vs gradient_axis", fused_out, &single.view());
+                let steps = numpy_steps(&request_spacing(&jobs[i].request));
+                let expected = reference(&f64_data, axis, &steps, second);
+                assert_same("gradient_axis vs reference", &single.view(), &expected.view());
+            }
+            Built::Wide { stencil, .. } => {
+                for wide_parallel in [false, true] {
+                    let mut single = ArrayD::from_elem(f.raw_dim(), SENTINEL);
+                    gradient_axis_wide::<S, f64, f64>(
+                        f.view(),
+                        single.view_mut(),
+                        axis,
+                        stencil,
+                        wide_parallel,
+                    )
+                    .expect("valid per-axis call");
+                    assert_same("fused vs gradient_axis_wide", fused_out, &single.view());
+                }
+            }
+            Built::None => unreachable!("dropped"),
+        }
+    }
+
+    // The same call in two parts along the part axis.
+    if let Some(n) = fused::part_axis_length(&f) {
+        let split = u.int_in_range(0..=n)?;
+        let mut parts: Vec<ArrayD<f64>> = kept
+            .iter()
+            .map(|_| ArrayD::from_elem(f.raw_dim(), SENTINEL))
+            .collect();
+        for range in [0..split, split..n] {
+            let outputs = kept
+                .iter()
+                .zip(parts.iter_mut())
+                .map(|(&i, part)| AxisOutput {
+                    axis: jobs[i].axis,
+                    stencil: stencil(i),
+                    out: part.view_mut(),
+                })
+                .collect();
+            fused::gradient_part::<S, f64, f64>(f.view(), outputs, edge_order, parallel, Some(range))
+                .expect("valid parts");
+        }
+        for (part, fused_out) in parts.iter().zip(&fused_outs) {
+            assert_same("gradient_part vs gradient", &part.view(), fused_out);
+        }
+    }
+    Ok(())
+}
