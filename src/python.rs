@@ -372,9 +372,9 @@ where
             let parts: Vec<Option<Range<usize>>> = match fused::part_axis_length(&input) {
                 Some(n) if elements >= 2 * PART_ELEMENTS => {
                     let count = (elements / PART_ELEMENTS).clamp(1, n);
-                    (0..count)
-                        .map(|k| Some(k * n / count..(k + 1) * n / count))
-                        .collect()
+                    // In u128: k * n cannot overflow whatever the sizes.
+                    let bound = |k: usize| (k as u128 * n as u128 / count as u128) as usize;
+                    (0..count).map(|k| Some(bound(k)..bound(k + 1))).collect()
                 }
                 _ => vec![None],
             };
