@@ -316,7 +316,13 @@ BAD_OPTIONS = [
         "must be finite",
     ),
     ((np.ones(5),), {"periodic": True, "period": 5.0}, ValueError, "there are none"),
-    ((np.ones(5), np.arange(5.0)), {"period": 6.0}, ValueError, "not periodic"),
+    ((np.ones(5), np.arange(5.0)), {"period": 6.0}, ValueError, "there are none"),
+    (
+        (np.ones((5, 6)), np.arange(5.0), np.arange(6.0)),
+        {"periodic": [False, True], "period": [6.0, 7.0]},
+        ValueError,
+        "axis 0 is not periodic",
+    ),
     (
         (np.ones((5, 6)), 1.0, np.arange(6.0)),
         {"periodic": True, "period": [5.0, 7.0]},
@@ -345,6 +351,19 @@ def test_bad_options_raise_clear_errors(
 ) -> None:
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         ndgradient.gradient(*args, **kwargs)
+
+
+def test_a_single_period_serves_the_periodic_coordinate_axes_only() -> None:
+    f = np.random.default_rng(15).standard_normal((6, 7, 8))
+    x, y = np.cumsum(np.ones(7)), np.cumsum(np.arange(1.0, 9.0))
+    got = ndgradient.gradient(f, 0.5, x, y, periodic=[True, True, False], period=7.0)
+    per_axis = ndgradient.gradient(f, 0.5, x, y, periodic=[True, True, False],
+                                   period=[None, 7.0, None])  # fmt: skip
+    for a, b in zip(got, per_axis, strict=True):
+        assert_identical(a, b)
+    assert_identical(got[2], reference(f, 0.5, x, y)[2])  # the non-periodic axis is NumPy's
+    # A 0-d array spacing is a scalar, not coordinates: no period needed.
+    ndgradient.gradient(np.arange(6.0), np.array(0.5), periodic=True)
 
 
 def test_bad_period_leaves_out_untouched() -> None:

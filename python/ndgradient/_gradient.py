@@ -392,17 +392,20 @@ def _extended_stencils(
         if not isinstance(flag, bool | np.bool_):
             raise TypeError(f"periodic takes booleans, got {flag!r}")
     periods = _per_axis(period, len(axes), "period")
+    per_axis = isinstance(period, Sequence | np.ndarray)
     plan: list[tuple[int, bool, float | None] | None] = []
     for i, (ax, flag, length) in enumerate(zip(axes, flags, periods, strict=True)):
-        coordinates = i < len(spacings) and isinstance(spacings[i], np.ndarray)
+        coordinates = (
+            i < len(spacings) and isinstance(spacings[i], np.ndarray) and spacings[i].ndim == 1
+        )
         if length is not None:
             if not flag or not coordinates:
-                if isinstance(period, Sequence) or (coordinates and not flag):
+                if per_axis:
                     raise ValueError(
                         f"period= is for periodic axes with coordinate arrays; axis {ax} "
                         f"is {'not periodic' if not flag else 'uniformly spaced'}"
                     )
-                length = None  # a scalar period serves the periodic coordinate axes only
+                length = None  # a single period serves the periodic coordinate axes only
             else:
                 length = float(length)
                 if not math.isfinite(length):
