@@ -121,9 +121,10 @@ def gradient(
     period : float or sequence of float or None, optional
         Keyword-only. The period of each periodic axis given by a coordinate array: the step
         across the wrap is ``period - (x[-1] - x[0])``, which must have the sign of the
-        coordinates' steps. Required for such axes, refused for others (a uniformly spaced
-        periodic axis has the period ``n * dx``). A single value serves every periodic
-        coordinate axis; a sequence has one entry (or None) per differentiated axis.
+        coordinates' steps. Required for such axes (a uniformly spaced periodic axis has
+        the period ``n * dx``). A single value serves every periodic coordinate axis, and is
+        an error when there is none; a sequence has one entry per differentiated axis, None
+        for every axis that is not a periodic coordinate axis.
     accuracy : {2, 4, 6, 8}, optional
         Keyword-only. The order of accuracy of the stencils. 2 (the default) is NumPy's:
         second-order central differences with `edge_order` at the edges. 4, 6 and 8 use the
