@@ -67,8 +67,11 @@ enum Rule<R> {
 pub struct Row<'s, R> {
     /// Offset of the window's first point from the output point.
     pub first: isize,
-    /// One weight per window point (zero weights of uniform central windows are skipped).
+    /// One weight per window point.
     pub weights: &'s [R],
+    /// The window point left out: the middle of a uniform central window, whose coefficient
+    /// is exactly zero (as NumPy's `(f[i+1] - f[i-1]) / 2dx` leaves `f[i]` out).
+    pub skip: Option<usize>,
 }
 
 /// Weights for one axis, for every output point.
@@ -82,8 +85,6 @@ pub struct WideStencil<R> {
     /// (each of `p + 1` weights). Coordinates: one row per point.
     weights: Vec<R>,
     per_point: bool,
-    /// Skip exactly-zero weights (the structural middle of a uniform central window).
-    skip_zero: bool,
 }
 
 fn check_accuracy(accuracy: usize, len: usize) -> Result<(), GradientError> {
@@ -157,7 +158,6 @@ impl<R: Real> WideStencil<R> {
             rule,
             weights,
             per_point: false,
-            skip_zero: true,
         })
     }
 
@@ -244,7 +244,6 @@ impl<R: Real> WideStencil<R> {
             },
             weights,
             per_point: true,
-            skip_zero: false,
         })
     }
 
@@ -277,6 +276,7 @@ impl<R: Real> WideStencil<R> {
         Row {
             first,
             weights: &self.weights[slot * width..(slot + 1) * width],
+            skip: (!self.per_point && slot == 0).then_some(self.accuracy / 2),
         }
     }
 
@@ -305,7 +305,7 @@ impl<R: Real> WideStencil<R> {
             return difference_quotient::<S, A, T>(src(0), src(2), twice_dx);
         }
         let values = (0..row.weights.len()).map(|k| value(self.source(i, row.first, k)));
-        self.weighted::<S, A, T>(row.weights, values)
+        self.weighted::<S, A, T>(&row, values)
     }
 
     /// One term `w * v` of a window's sum: `v` read as NumPy reads it (converted to the data
@@ -326,21 +326,23 @@ impl<R: Real> WideStencil<R> {
         }
     }
 
-    /// `sum(w_k * v_k)` over the window, left to right, skipping structural zero weights.
+    /// `sum(w_k * v_k)` over the window, left to right, without the row's skipped point.
     #[inline]
-    fn weighted<S, A, T>(&self, weights: &[R], values: impl Iterator<Item = S>) -> A
+    fn weighted<S, A, T>(&self, row: &Row<'_, R>, values: impl Iterator<Item = S>) -> A
     where
         S: Cast<A>,
         A: Field + Cast<T>,
         T: Field<Real = R> + Cast<A>,
     {
-        let zero = R::from_f64(0.0);
-        let mut terms = weights
+        let mut terms = row
+            .weights
             .iter()
             .zip(values)
-            .filter(|&(&w, _)| !(self.skip_zero && w == zero))
-            .map(|(&w, v)| self.term::<S, A, T>(v, w));
-        let first = terms.next().expect("a stencil has a non-zero weight");
+            .enumerate()
+            .filter(|&(k, _)| Some(k) != row.skip)
+            .map(|(_, (&w, v))| self.term::<S, A, T>(v, w));
+        // Windows have at least three points, so one is left after the skip.
+        let first = terms.next().expect("a window has a point");
         terms.fold(first, |sum, term| sum.add(term)).cast()
     }
 }
@@ -552,12 +554,12 @@ where
         return;
     }
     let width = stencil.accuracy + 1;
-    let zero = <T::Real as Real>::from_f64(0.0);
     let term = |v: S, w: T::Real| stencil.term::<S, A, T>(v, w);
-    // Window points that take part: all, or the non-zero ones of a uniform central row.
-    let central = stencil.row(half.min(stencil.len - 1)).weights;
+    // Window points that take part: all but a uniform central row's middle.
+    let central_row = stencil.row(half.min(stencil.len - 1));
+    let central = central_row.weights;
     let taps: Vec<usize> = (0..width)
-        .filter(|&k| stencil.per_point || !(stencil.skip_zero && central[k] == zero))
+        .filter(|&k| stencil.per_point || Some(k) != central_row.skip)
         .collect();
     let mut sums: Vec<T> = Vec::with_capacity(PLANE_BLOCK);
     for start in (0..out.len()).step_by(PLANE_BLOCK) {
@@ -621,13 +623,12 @@ pub(crate) fn hyperplane<S, A, T, D: RemoveAxis>(
             .for_each(|o, &lo, &hi| *o = difference_quotient::<S, A, T>(lo, hi, twice_dx));
         return;
     }
-    let zero = <T::Real as Real>::from_f64(0.0);
     let taps: Vec<(usize, T::Real)> = row
         .weights
         .iter()
         .copied()
         .enumerate()
-        .filter(|&(_, w)| !(stencil.skip_zero && w == zero))
+        .filter(|&(k, _)| Some(k) != row.skip)
         .collect();
     let term = |v: S, w: T::Real| stencil.term::<S, A, T>(v, w);
     let mut sums: Vec<T> = Vec::with_capacity(PLANE_BLOCK);

@@ -366,6 +366,19 @@ def test_a_single_period_serves_the_periodic_coordinate_axes_only() -> None:
     ndgradient.gradient(np.arange(6.0), np.array(0.5), periodic=True)
 
 
+@pytest.mark.parametrize("dx", [np.inf, -np.inf, 1e308, 5e-324, 0.0, np.nan])
+@pytest.mark.parametrize("accuracy", [4, 8])
+def test_extreme_uniform_spacings_give_values_not_errors(dx: float, accuracy: int) -> None:
+    # Found by tests/fuzz_api.py: weights that all round to zero once made the core panic.
+    f = np.arange(12.0) ** 2
+    with np.errstate(all="ignore"):
+        got = ndgradient.gradient(f, dx, accuracy=accuracy)
+        ndgradient.gradient(f, dx, accuracy=accuracy, periodic=True)
+    assert got.shape == f.shape and got.dtype == f.dtype
+    if np.isinf(dx):
+        assert (got == 0).all()
+
+
 def test_bad_period_leaves_out_untouched() -> None:
     f = np.ones((5, 6))
     out = np.full((2, 5, 6), 7.0)

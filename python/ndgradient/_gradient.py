@@ -283,13 +283,11 @@ def gradient(
         dtype = f.dtype
         code = "d" if dtype.kind in "iu" else dtype.char
         if code in _NATIVE_FLOAT_CHARS and dtype.isnative:
-            threads = None if workers is None else _resolve_workers(workers)
             ndim = f.ndim
             axes = tuple(range(ndim)) if axis is None else normalize_axis_tuple(axis, ndim)
-            if not axes:
-                return ()
-            # NumPy's order: the first axis's length, its coefficients, the other lengths.
-            if f.shape[axes[0]] < edge_order + 1:
+            # NumPy's errors first, in its order: the first axis's length, its coefficients,
+            # the other lengths; then ndgradient's own (workers).
+            if axes and f.shape[axes[0]] < edge_order + 1:
                 raise ValueError(_TOO_SHORT)
             dx = varargs[0] if varargs else 1.0
             sign = math.copysign(1.0, dx) if type(dx) is float else 1.0
@@ -297,6 +295,9 @@ def gradient(
             for ax in axes:
                 if f.shape[ax] < edge_order + 1:
                     raise ValueError(_TOO_SHORT)
+            threads = None if workers is None else _resolve_workers(workers)
+            if not axes:
+                return ()
             outs = _allocate_outputs(f, len(axes))
             _core.gradient_into(f, outs, axes, (spacing,) * len(axes), code, edge_order, threads)
             return outs[0] if len(axes) == 1 else tuple(outs)
@@ -309,7 +310,6 @@ def gradient(
                 "__array_function__"
             )
         return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
-    threads = None if workers is None else _resolve_workers(workers)
     f = np.asanyarray(f)
     axes = tuple(range(f.ndim)) if axis is None else normalize_axis_tuple(axis, f.ndim)  # type: ignore[arg-type]
     try:
@@ -323,6 +323,8 @@ def gradient(
         stencils = _extended_stencils(f, axes, spacings, periodic, period, accuracy)
     except _NotNative:
         _check_edge_order(edge_order)
+        if workers is not None:
+            _resolve_workers(workers)  # checked, though NumPy's code path runs on one thread
         if periodic is not False or accuracy != 2 or period is not None:
             _extended_stencils(f, axes, (), periodic, period, accuracy)  # argument errors first
             raise TypeError(
@@ -341,6 +343,7 @@ def gradient(
             np.copyto(target, value, casting="safe")
         return _returned(out, targets)
 
+    threads = None if workers is None else _resolve_workers(workers)
     if out is None:
         if not axes:
             return ()
@@ -434,11 +437,16 @@ def _resolve_workers(workers: Any) -> int:
     count = operator.index(workers)
     cpus = _core.available_cpus()
     resolved = count if count > 0 else cpus + 1 + count
-    if count == 0 or resolved < 1:
+    if count == 0 or resolved < 1 or resolved > _MAX_WORKERS:
         raise ValueError(
-            f"workers value out of range; got {count}, must not be less than {-cpus} or 0"
+            f"workers value out of range; got {count}, must not be less than {-cpus} or 0, "
+            f"nor more than {_MAX_WORKERS}"
         )
     return resolved
+
+
+# More threads than this is a mistake, not a request (each worker is an OS thread).
+_MAX_WORKERS = 1024
 
 
 def _overrides_gradient(relevant: tuple[Any, ...]) -> bool:
@@ -461,6 +469,7 @@ def _spacings(f: np.ndarray, varargs: tuple[Any, ...], axes: tuple[int, ...]) ->
     if n != len_axes:
         raise TypeError("invalid number of arguments")
     spacings = list(varargs)
+    not_native = False
     for i, distances in enumerate(spacings):
         distances = np.asanyarray(distances)
         if distances.ndim == 0:
@@ -474,11 +483,18 @@ def _spacings(f: np.ndarray, varargs: tuple[Any, ...], axes: tuple[int, ...]) ->
         if type(distances) is not np.ndarray or not (
             distances.dtype.kind in "iu" or distances.dtype.char in "efd"
         ):
-            raise _NotNative
+            # NumPy's own next steps, so that its errors (TypeError for boolean coordinates,
+            # IndexError for one point) come in its order, before any later argument's.
+            differences = np.diff(distances)
+            differences[0]
+            not_native = True
+            continue
         if len(distances) < 2:
             # NumPy indexes the first of no coordinate differences.
             raise IndexError("index 0 is out of bounds for axis 0 with size 0")
         spacings[i] = distances
+    if not_native:
+        raise _NotNative
     return spacings
 
 
