@@ -130,7 +130,7 @@ where
             }
         }
     }
-    if f.is_empty() || outputs.is_empty() {
+    if f.is_empty() || outputs.is_empty() || part.as_ref().is_some_and(|p| p.is_empty()) {
         return Ok(());
     }
     let order = crate::kernel::memory_order(&f);
@@ -172,6 +172,9 @@ where
         .collect();
     let n = f.len_of(Axis(0));
     let part = part.map_or(0..n, |p| p.start.min(n)..p.end.min(n));
+    if part.is_empty() {
+        return Ok(());
+    }
     start::<S, A, T>(f, jobs, part, edge_order, parallel);
     Ok(())
 }
@@ -856,6 +859,24 @@ mod tests {
                     "{shape:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn empty_parts_write_nothing() {
+        // Found by the fuzz target: an empty part of a 1-D array once wrote out of bounds.
+        let f = Array1::from(vec![1.0, 4.0, 9.0, 16.0, 25.0]).into_dyn();
+        let stencil = AxisStencil::from_scalar(1.0);
+        for part in [0..0, 5..5, 7..9] {
+            let mut out = ArrayD::from_elem(f.raw_dim(), 7.0);
+            let outputs = vec![AxisOutput {
+                axis: 0,
+                stencil: (&stencil).into(),
+                out: out.view_mut(),
+            }];
+            gradient_part::<f64, f64, f64>(f.view(), outputs, EdgeOrder::First, false, Some(part))
+                .unwrap();
+            assert!(out.iter().all(|&v| v == 7.0));
         }
     }
 

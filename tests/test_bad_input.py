@@ -112,6 +112,13 @@ def test_bad_input_raises_the_documented_error(case: Case) -> None:
             call()  # NumPy accepts what ndgradient refuses (the documented difference)
 
 
+def test_no_axes_means_no_spacing_arithmetic() -> None:
+    # Found by tests/fuzz_api.py: NumPy computes nothing, so -1.5 / 0.0 never raises.
+    assert ndgradient.gradient(np.array(1.0), 0.0, edge_order=2) == ()
+    assert np.gradient(np.array(1.0), 0.0, edge_order=2) == ()
+    assert ndgradient.gradient(np.zeros((2, 3)), 0.0, axis=(), edge_order=2) == ()
+
+
 def table() -> str:
     """The README's table."""
     rows = ["| bad input | exception | message (start) |", "|---|---|---|"]

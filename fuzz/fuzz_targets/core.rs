@@ -15,9 +15,9 @@
 //! * every extended-stencil output equals `wide::gradient_axis_wide` (serial and parallel);
 //! * computing the array in two parts with `fused::gradient_part` gives the whole result.
 //!
-//! Known findings can be skipped, to fuzz past them, with `NDGRADIENT_FUZZ_SKIP_KNOWN=all`
-//! (or a comma-separated list of their names, see `known_issue` and `EMPTY_PART`, and
-//! tests/FUZZING.md); by default nothing is skipped.
+//! Known findings not fixed yet can be skipped, to fuzz past them, with
+//! `NDGRADIENT_FUZZ_SKIP_KNOWN=all` (or a comma-separated list of their names: see
+//! `EMPTY_PART`, and tests/FUZZING.md); by default nothing is skipped.
 
 #![no_main]
 
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = run(&mut Unstructured::new(data));
 });
 
-/// The known findings to skip (see `known_issue`), from `NDGRADIENT_FUZZ_SKIP_KNOWN`: a
+/// The known findings to skip (see `EMPTY_PART`), from `NDGRADIENT_FUZZ_SKIP_KNOWN`: a
 /// comma-separated list of their names, or `all`. Unset: nothing is skipped.
 fn skip_known(name: &str) -> bool {
     static SKIP: OnceLock<Vec<String>> = OnceLock::new();
@@ -399,7 +399,11 @@ fn reference_lane(f: &[f64], steps: &Steps, second_order_edges: bool) -> Vec<f64
 
 fn reference(f: &ArrayD<f64>, axis: usize, steps: &Steps, second: bool) -> ArrayD<f64> {
     let mut out = ArrayD::from_elem(f.raw_dim(), SENTINEL);
-    for (lane, mut o) in f.lanes(Axis(axis)).into_iter().zip(out.lanes_mut(Axis(axis))) {
+    for (lane, mut o) in f
+        .lanes(Axis(axis))
+        .into_iter()
+        .zip(out.lanes_mut(Axis(axis)))
+    {
         let lane: Vec<f64> = lane.iter().copied().collect();
         for (o, v) in o.iter_mut().zip(reference_lane(&lane, steps, second)) {
             *o = v;
@@ -436,34 +440,14 @@ fn assert_same(what: &str, ours: &ArrayViewD<'_, f64>, expected: &ArrayViewD<'_,
 
 enum Built<'x> {
     Numpy(AxisStencil<'x, f64>),
-    Wide { stencil: WideStencil<f64>, uniform: bool },
+    Wide(WideStencil<f64>),
     /// The stencil could not be built (the expected error was checked); the job is dropped.
     None,
 }
 
-/// Inputs that reach a finding already reported; skipped only when
-/// `NDGRADIENT_FUZZ_SKIP_KNOWN` names it, to fuzz past it.
-///
-/// `wide-zero-weights`: a uniform extended stencil (accuracy 4, 6 or 8) some row of whose
-/// weights all round to zero (an infinite or huge spacing: `c / (den * dx) == 0`) panics in
-/// `WideStencil::weighted` ("a stencil has a non-zero weight"): skipping zero weights leaves
-/// no term. Reachable from Python: `gradient(np.arange(9.0), np.inf, accuracy=4)`.
-fn known_issue(built: &Built<'_>) -> bool {
-    match built {
-        Built::Wide {
-            stencil,
-            uniform: true,
-        } => {
-            skip_known("wide-zero-weights")
-                && (0..stencil.len()).any(|i| stencil.row(i).weights.iter().all(|&w| w == 0.0))
-        }
-        _ => false,
-    }
-}
-
 /// `empty-part`: `fused::gradient_part` of a 1-D array with an empty part at its start or end
-/// (`Some(0..0)`, `Some(n..n)`) panics in `row_range` (`out[0]` of an empty output). Not
-/// reachable from Python (its parts are never empty).
+/// (`Some(0..0)`, `Some(n..n)`) panicked in `row_range` (`out[0]` of an empty output); fixed:
+/// an empty part writes nothing. Kept as a name for NDGRADIENT_FUZZ_SKIP_KNOWN.
 const EMPTY_PART: &str = "empty-part";
 
 fn build<'x>(request: &'x Request) -> Built<'x> {
@@ -478,7 +462,8 @@ fn build<'x>(request: &'x Request) -> Built<'x> {
             match AxisStencil::try_from_coordinates(view) {
                 Ok(s) => {
                     // Interior::Uniform exactly when NumPy reduces the coordinates to a scalar.
-                    let uniform = matches!(numpy_steps(&request_spacing(request)), Steps::Uniform(_));
+                    let uniform =
+                        matches!(numpy_steps(&request_spacing(request)), Steps::Uniform(_));
                     assert_eq!(
                         matches!(s.interior, Interior::Uniform { .. }),
                         uniform,
@@ -504,10 +489,7 @@ fn build<'x>(request: &'x Request) -> Built<'x> {
                 Ok(stencil) => {
                     assert_eq!(expected, None);
                     assert_eq!(stencil.len(), *len);
-                    Built::Wide {
-                        stencil,
-                        uniform: true,
-                    }
+                    Built::Wide(stencil)
                 }
                 Err(e) => {
                     assert_eq!(Some(e), expected);
@@ -539,10 +521,7 @@ fn build<'x>(request: &'x Request) -> Built<'x> {
                 Ok(stencil) => {
                     assert_eq!(expected, None);
                     assert_eq!(stencil.len(), len);
-                    Built::Wide {
-                        stencil,
-                        uniform: false,
-                    }
+                    Built::Wide(stencil)
                 }
                 Err(e) => {
                     let expected = expected.expect("an error only for invalid arguments");
@@ -617,7 +596,7 @@ fn output_error(
             }
             None
         }
-        Built::Wide { stencil, .. } => (stencil.len() != n).then_some(GradientError::StencilMismatch),
+        Built::Wide(stencil) => (stencil.len() != n).then_some(GradientError::StencilMismatch),
         Built::None => unreachable!("dropped"),
     }
 }
@@ -691,7 +670,9 @@ fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
 
     // The requested derivatives: a subset of the axes in any order, now and then a repeated
     // axis, an axis out of range, or an output of the wrong shape.
-    let mut axes: Vec<usize> = (0..ndim).filter(|_| u.ratio(2u8, 3).unwrap_or(false)).collect();
+    let mut axes: Vec<usize> = (0..ndim)
+        .filter(|_| u.ratio(2u8, 3).unwrap_or(false))
+        .collect();
     for i in (1..axes.len()).rev() {
         let j = u.int_in_range(0..=i)?;
         axes.swap(i, j);
@@ -725,11 +706,14 @@ fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
     let kept: Vec<usize> = (0..jobs.len())
         .filter(|&i| !matches!(built[i], Built::None))
         .collect();
-    if kept.iter().any(|&i| known_issue(&built[i])) {
-        return Ok(());
-    }
     let expected_error = kept.iter().find_map(|&i| {
-        output_error(&shape, jobs[i].axis, &jobs[i].out_shape, &built[i], edge_order)
+        output_error(
+            &shape,
+            jobs[i].axis,
+            &jobs[i].out_shape,
+            &built[i],
+            edge_order,
+        )
     });
 
     // The fused kernel, writing outputs of their own layouts.
@@ -737,13 +721,16 @@ fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
         .iter()
         .map(|&i| {
             let job = &jobs[i];
-            ArrayD::from_elem(IxDyn(&job.out_layout.buffer_shape(&job.out_shape)), SENTINEL)
+            ArrayD::from_elem(
+                IxDyn(&job.out_layout.buffer_shape(&job.out_shape)),
+                SENTINEL,
+            )
         })
         .collect();
     let stencil = |i: usize| -> Stencil<'_, f64> {
         match &built[i] {
             Built::Numpy(s) => s.into(),
-            Built::Wide { stencil, .. } => stencil.into(),
+            Built::Wide(stencil) => stencil.into(),
             Built::None => unreachable!("dropped"),
         }
     };
@@ -780,14 +767,24 @@ fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
         match &built[i] {
             Built::Numpy(stencil) => {
                 let mut single = ArrayD::from_elem(f.raw_dim(), SENTINEL);
-                gradient_axis::<S, f64, f64>(f.view(), single.view_mut(), axis, stencil, edge_order)
-                    .expect("valid per-axis call");
+                gradient_axis::<S, f64, f64>(
+                    f.view(),
+                    single.view_mut(),
+                    axis,
+                    stencil,
+                    edge_order,
+                )
+                .expect("valid per-axis call");
                 assert_same("fused vs gradient_axis", fused_out, &single.view());
                 let steps = numpy_steps(&request_spacing(&jobs[i].request));
                 let expected = reference(&f64_data, axis, &steps, second);
-                assert_same("gradient_axis vs reference", &single.view(), &expected.view());
+                assert_same(
+                    "gradient_axis vs reference",
+                    &single.view(),
+                    &expected.view(),
+                );
             }
-            Built::Wide { stencil, .. } => {
+            Built::Wide(stencil) => {
                 for wide_parallel in [false, true] {
                     let mut single = ArrayD::from_elem(f.raw_dim(), SENTINEL);
                     gradient_axis_wide::<S, f64, f64>(
@@ -825,8 +822,14 @@ fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
                     out: part.view_mut(),
                 })
                 .collect();
-            fused::gradient_part::<S, f64, f64>(f.view(), outputs, edge_order, parallel, Some(range))
-                .expect("valid parts");
+            fused::gradient_part::<S, f64, f64>(
+                f.view(),
+                outputs,
+                edge_order,
+                parallel,
+                Some(range),
+            )
+            .expect("valid parts");
         }
         for (part, fused_out) in parts.iter().zip(&fused_outs) {
             assert_same("gradient_part vs gradient", &part.view(), fused_out);

@@ -285,9 +285,11 @@ def gradient(
         if code in _NATIVE_FLOAT_CHARS and dtype.isnative:
             ndim = f.ndim
             axes = tuple(range(ndim)) if axis is None else normalize_axis_tuple(axis, ndim)
-            # NumPy's errors first, in its order: the first axis's length, its coefficients,
-            # the other lengths; then ndgradient's own (workers).
-            if axes and f.shape[axes[0]] < edge_order + 1:
+            # NumPy's order: the first axis's length, its coefficients, the other lengths.
+            threads = None if workers is None else _resolve_workers(workers)
+            if not axes:
+                return ()  # nothing computed, so no spacing arithmetic (and its errors)
+            if f.shape[axes[0]] < edge_order + 1:
                 raise ValueError(_TOO_SHORT)
             dx = varargs[0] if varargs else 1.0
             sign = math.copysign(1.0, dx) if type(dx) is float else 1.0
@@ -295,9 +297,6 @@ def gradient(
             for ax in axes:
                 if f.shape[ax] < edge_order + 1:
                     raise ValueError(_TOO_SHORT)
-            threads = None if workers is None else _resolve_workers(workers)
-            if not axes:
-                return ()
             outs = _allocate_outputs(f, len(axes))
             _core.gradient_into(f, outs, axes, (spacing,) * len(axes), code, edge_order, threads)
             return outs[0] if len(axes) == 1 else tuple(outs)
