@@ -16,4 +16,4 @@ pub mod wide;
 mod python;
 
 pub use kernel::{gradient_axis, GradientError};
-pub use stencil::{AxisStencil, EdgeOrder, Interior};
+pub use stencil::{AxisStencil, EdgeOrder, Interior, Steps};

@@ -5,7 +5,7 @@
 use crate::element::{Cast, Field, Real};
 use crate::fused::{self, AxisOutput};
 use crate::kernel::GradientError;
-use crate::stencil::{AxisStencil, EdgeOrder};
+use crate::stencil::{AxisStencil, EdgeOrder, Steps};
 use crate::threads;
 use crate::wide::WideStencil;
 use half::f16;
@@ -160,7 +160,7 @@ impl<'py> Spacing<'py> {
 }
 
 impl SpacingView<'_> {
-    fn stencil<R: Real>(&self) -> Result<AxisStencil<'_, R>, GradientError>
+    fn stencil<R: Real>(&self, steps: Steps) -> Result<AxisStencil<'_, R>, GradientError>
     where
         f64: Cast<R>,
         f32: Cast<R>,
@@ -173,9 +173,9 @@ impl SpacingView<'_> {
                 first.map(R::from_f64),
                 last.map(R::from_f64),
             )),
-            SpacingView::F64(x) => AxisStencil::try_from_coordinates(x.view()),
-            SpacingView::F32(x) => AxisStencil::try_from_coordinates(x.view()),
-            SpacingView::F16(x) => AxisStencil::try_from_coordinates(x.view()),
+            SpacingView::F64(x) => AxisStencil::try_from_coordinates(x.view(), steps),
+            SpacingView::F32(x) => AxisStencil::try_from_coordinates(x.view(), steps),
+            SpacingView::F16(x) => AxisStencil::try_from_coordinates(x.view(), steps),
         }
     }
 }
@@ -286,11 +286,13 @@ const PART_ELEMENTS: usize = 1 << 23;
 
 /// ndgradient's extended stencils: `accuracy` for every axis, and which axes are periodic
 /// (with the period of a periodic coordinate axis). Axes of accuracy 2 that are not periodic
-/// keep NumPy's stencil.
+/// keep NumPy's stencil; `uneven` marks the coordinate axes whose uniformity was decided
+/// over a longer array (Dask blocks).
 struct Extended {
     accuracy: usize,
     periodic: Vec<bool>,
     periods: Vec<Option<f64>>,
+    uneven: Vec<bool>,
 }
 
 impl Extended {
@@ -333,9 +335,15 @@ where
     f16: Cast<T::Real>,
 {
     let n = axes.len();
-    if outs.len() != n || extended.periodic.len() != n || extended.periods.len() != n {
+    let lengths = [
+        outs.len(),
+        extended.periodic.len(),
+        extended.periods.len(),
+        extended.uneven.len(),
+    ];
+    if lengths.iter().any(|&len| len != n) {
         return Err(PyValueError::new_err(
-            "outs, axes, spacings, periodic and periods need one entry per axis",
+            "outs, axes, spacings, periodic, periods and uneven need one entry per axis",
         ));
     }
     with_views::<S, A>(
@@ -363,7 +371,12 @@ where
                                 )
                                 .map(Built::Wide)
                         } else {
-                            spacing.stencil::<T::Real>().map(Built::Numpy)
+                            let steps = if extended.uneven[k] {
+                                Steps::Uneven
+                            } else {
+                                Steps::Checked
+                            };
+                            spacing.stencil::<T::Real>(steps).map(Built::Numpy)
                         }
                     })
                     .collect::<Result<Vec<_>, _>>()
@@ -412,11 +425,13 @@ where
 /// "d", "F" or "D"); `edge_order` is 1 or 2. Outputs must have `f`'s shape and the dtype NumPy
 /// returns (float64 for integer input), in native byte order. ndgradient's extensions:
 /// `accuracy` (2, 4, 6 or 8) for every axis, `periodic` flags per axis, and `periods` (the
-/// period of each periodic coordinate axis, else None).
+/// period of each periodic coordinate axis, else None). `uneven` flags the coordinate arrays
+/// that are slices of a longer array NumPy found non-uniform (a Dask block's coordinates):
+/// they get NumPy's non-uniform formulas even where the slice's own steps are equal.
 #[pyfunction]
 #[pyo3(signature = (
     f, outs, axes, spacings, compute, edge_order, workers=None, accuracy=2, periodic=None,
-    periods=None
+    periods=None, uneven=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn gradient_into<'py>(
@@ -430,6 +445,7 @@ fn gradient_into<'py>(
     accuracy: usize,
     periodic: Option<Vec<bool>>,
     periods: Option<Vec<Option<f64>>>,
+    uneven: Option<Vec<bool>>,
 ) -> PyResult<()> {
     let workers = workers.unwrap_or_else(threads::default_workers);
     let edge_order = match edge_order {
@@ -441,6 +457,7 @@ fn gradient_into<'py>(
         accuracy,
         periodic: periodic.unwrap_or_else(|| vec![false; axes.len()]),
         periods: periods.unwrap_or_else(|| vec![None; axes.len()]),
+        uneven: uneven.unwrap_or_else(|| vec![false; axes.len()]),
     };
     let (o, a, s, e) = (&outs[..], &axes[..], &spacings[..], &extended);
     dispatch!(f, compute, run(f, o, a, s, edge_order, e, workers))

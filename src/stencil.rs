@@ -146,6 +146,16 @@ impl<X: Real + Cast<R>, R: Real> InteriorWeights<R> for Coordinates<'_, X> {
     }
 }
 
+/// How the uniformity of a coordinate array is decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steps {
+    /// From the coordinates themselves, as NumPy decides it (`diff(x) == diff(x)[0]`).
+    Checked,
+    /// Decided already: the coordinates are a slice of a longer array whose steps are not all
+    /// equal, so NumPy's non-uniform formulas apply even where the slice's own steps are.
+    Uneven,
+}
+
 /// Coordinate arrays at least this long are checked for uniformity on the thread pool.
 const PARALLEL_COORDINATES: usize = 1 << 16;
 
@@ -179,10 +189,12 @@ impl<'x, R: Real> AxisStencil<'x, R> {
         )
     }
 
-    /// [`AxisStencil::from_coordinates`], refusing what it cannot represent: fewer than two
-    /// coordinates, or coordinates wider than `R` (NumPy would have computed in their type).
+    /// [`AxisStencil::from_coordinates`] (or [`AxisStencil::uneven`] for [`Steps::Uneven`]),
+    /// refusing what it cannot represent: fewer than two coordinates, or coordinates wider
+    /// than `R` (NumPy would have computed in their type).
     pub fn try_from_coordinates<X: Real + Cast<R>>(
         x: ArrayView1<'x, X>,
+        steps: Steps,
     ) -> Result<AxisStencil<'x, R>, crate::GradientError> {
         if std::mem::size_of::<X>() > std::mem::size_of::<R>() {
             return Err(crate::GradientError::CoordinatesTooWide);
@@ -190,7 +202,10 @@ impl<'x, R: Real> AxisStencil<'x, R> {
         if x.len() < 2 {
             return Err(crate::GradientError::TooFewCoordinates);
         }
-        Ok(AxisStencil::from_coordinates(x))
+        Ok(match steps {
+            Steps::Checked => AxisStencil::from_coordinates(x),
+            Steps::Uneven => AxisStencil::uneven(x),
+        })
     }
 
     /// The stencil for coordinates `x` along an axis of `x.len()` points.
@@ -210,8 +225,17 @@ impl<'x, R: Real> AxisStencil<'x, R> {
             None => x.windows(2).into_iter().all(|p| p[1] - p[0] == first),
         };
         if uniform {
-            return AxisStencil::from_scalar(first);
+            AxisStencil::from_scalar(first)
+        } else {
+            AxisStencil::uneven(x)
         }
+    }
+
+    /// NumPy's non-uniform formulas for coordinates `x`, whatever their steps: for a slice of
+    /// a longer coordinate array that NumPy found uneven (a Dask block with its halo), whose
+    /// own steps may happen to be equal. Needs at least two coordinates.
+    pub fn uneven<X: Real + Cast<R>>(x: ArrayView1<'x, X>) -> AxisStencil<'x, R> {
+        assert!(x.len() >= 2, "coordinates need at least two points");
         let dx = |i: usize| x[i + 1] - x[i];
         let n = x.len() - 1; // the number of steps
         let two = X::from_f64(2.0);
@@ -289,6 +313,26 @@ mod tests {
             Interior::Weighted(w) => assert_eq!(w.to_vec()[0][0], f64::from(a)),
             other => panic!("expected weights, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn uneven_slices_keep_the_weighted_formulas() {
+        // A slice of uneven coordinates whose own steps are equal: Checked reduces it to a
+        // scalar spacing, Uneven keeps NumPy's weights (equal in value, other bits possible).
+        let x = array![0.0, 0.5, 1.0, 1.5];
+        let checked = AxisStencil::<f64>::try_from_coordinates(x.view(), Steps::Checked);
+        assert_eq!(
+            checked.unwrap().interior,
+            Interior::Uniform { divisor: 1.0 }
+        );
+        let uneven = AxisStencil::<f64>::try_from_coordinates(x.view(), Steps::Uneven).unwrap();
+        match uneven.interior {
+            Interior::Weighted(w) => assert_eq!(w.to_vec()[0], interior_weights(0.5, 0.5)),
+            other => panic!("expected weights, got {other:?}"),
+        }
+        assert_eq!(uneven.edge_divisors, [0.5, 0.5]);
+        let one = array![0.0];
+        assert!(AxisStencil::<f64>::try_from_coordinates(one.view(), Steps::Uneven).is_err());
     }
 
     #[test]

@@ -459,7 +459,7 @@ fn build<'x>(request: &'x Request) -> Built<'x> {
             spacing: Spacing::Coordinates(x),
         } => {
             let view = x.view();
-            match AxisStencil::try_from_coordinates(view) {
+            match AxisStencil::try_from_coordinates(view, ndgradient::Steps::Checked) {
                 Ok(s) => {
                     // Interior::Uniform exactly when NumPy reduces the coordinates to a scalar.
                     let uniform =

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, SupportsIndex
 
@@ -44,6 +45,12 @@ _ARITHMETIC_METHODS = (
     "__truediv__",
     "__rtruediv__",
 )
+
+
+def is_dask_array(x: Any) -> bool:
+    """Whether ``x`` is a Dask array, without importing Dask when nothing has."""
+    array_module = sys.modules.get("dask.array")
+    return array_module is not None and isinstance(x, array_module.Array)
 
 
 class _NotNative(Exception):
@@ -301,6 +308,14 @@ def gradient(
             _core.gradient_into(f, outs, axes, (spacing,) * len(axes), code, edge_order, threads)
             return outs[0] if len(axes) == 1 else tuple(outs)
     extensions = out is not None or periodic is not False or accuracy != 2 or period is not None
+    if is_dask_array(f):
+        if extensions:
+            raise TypeError(
+                "out=, periodic=, period= and accuracy= are not available for Dask arrays"
+            )
+        from . import _dask
+
+        return _dask.gradient(f, varargs, axis, edge_order, workers)
     if (type(f) is not np.ndarray or varargs) and _overrides_gradient((f, *varargs)):
         if extensions:
             raise TypeError(
@@ -719,8 +734,10 @@ def _compute(
     edge_order: int,
     workers: int | None,
     stencils: list[tuple[int, bool, float | None] | None] | None = None,
+    uneven: Sequence[bool] | None = None,
 ) -> None:
-    """Fills ``outs`` through the core: one fused pass per compute dtype."""
+    """Fills ``outs`` through the core: one fused pass per compute dtype. ``uneven`` flags
+    coordinate arrays that are slices of a longer, non-uniform array (Dask blocks)."""
     if f.size == 0:
         return  # nothing to write (and zero-size outputs may share one address)
     source = f.view(np.ndarray)
@@ -741,6 +758,8 @@ def _compute(
                 "periodic": [spec[1] for spec in specs],
                 "periods": [spec[2] for spec in specs],
             }
+        if uneven is not None:
+            extended["uneven"] = [uneven[i] for i in chosen]
         _core.gradient_into(
             source,
             [natives[i] for i in chosen],

@@ -1,0 +1,278 @@
+"""Dask arrays: the gradient block by block with a one-cell halo, bit-identical to the whole.
+
+Every decision NumPy takes over the whole array is taken here once, eagerly, on a zero-strided
+stand-in of the array's shape and dtype (no data is read): the argument checks and their
+errors, the compute dtype, and whether a coordinate array is uniform. Each task then gets its
+block extended by one cell along every differentiated axis that is split (dask's ``overlap``
+with no boundary padding) and runs the fused core once for all axes. Interior points see the
+same three neighbours, and edge points the same first or last points, as in the whole array,
+so every value has the bits of the in-memory result.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
+
+from ._gradient import (
+    _FLOAT64,
+    _TOO_SHORT,
+    _axis_plan,
+    _check_edge_order,
+    _compute,
+    _data_dtype,
+    _NotNative,
+    _numpy_gradient,
+    _resolve_workers,
+    _spacings,
+    is_dask_array,
+)
+
+if TYPE_CHECKING:
+    import dask.array
+
+__all__ = ["gradient"]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What every task needs to know, decided once for the whole array."""
+
+    axes: tuple[int, ...]
+    # Per axis: the compute code and the core's spacing (None: this block's coordinates), or
+    # None for NumPy's own code path with ``numpy_spacings`` (None: coordinates again).
+    plan: tuple[tuple[str, Any | None], ...] | None
+    numpy_spacings: tuple[Any | None, ...]
+    uneven: tuple[bool, ...]  # per axis: coordinates NumPy found non-uniform
+    edge_order: int
+    workers: int
+    dtype: np.dtype[Any]
+    numblocks: tuple[int, ...]
+    halo: frozenset[int]  # the differentiated axes split into several blocks
+    offsets: tuple[tuple[int, ...], ...]  # per array axis: where each block starts, and the end
+    stacked: bool  # several axes: one task computes them all into one stacked block
+
+
+def gradient(
+    f: dask.array.Array,
+    varargs: tuple[Any, ...],
+    axis: Any,
+    edge_order: Any,
+    workers: Any,
+) -> Any:
+    """`ndgradient.gradient` for a Dask array: lazy Dask arrays, one per axis."""
+    import dask
+    import dask.array as da
+
+    if any(math.isnan(size) for chunks in f.chunks for size in chunks):
+        raise ValueError(
+            "ndgradient needs the chunk sizes of a Dask array, and this one has unknown "
+            f"(NaN) chunk sizes, shape {f.shape}; call x.compute_chunk_sizes() first"
+        )
+    if type(f._meta) is not np.ndarray:
+        raise TypeError(
+            "ndgradient computes Dask arrays of NumPy blocks; this one holds "
+            f"{type(f._meta).__module__}.{type(f._meta).__name__} blocks"
+        )
+    # Coordinate arrays are one axis long: brought into memory, and into the graph once.
+    varargs = tuple(np.asarray(v.compute()) if is_dask_array(v) else v for v in varargs)
+    standin = np.broadcast_to(np.zeros((), dtype=f.dtype), f.shape)
+    axes = tuple(range(f.ndim)) if axis is None else normalize_axis_tuple(axis, f.ndim)
+    try:
+        spacings = _spacings(standin, varargs, axes)
+    except _NotNative:
+        raise TypeError(
+            "ndgradient takes coordinate arrays of integer or float16/32/64 dtypes for Dask "
+            "arrays; use dask.array.gradient for others"
+        ) from None
+    _check_edge_order(edge_order)
+    decided = [_whole_array_steps(dx) for dx in spacings]
+    try:
+        data_dtype = _data_dtype(standin)
+        plan: tuple[tuple[str, Any], ...] | None = tuple(
+            _axis_plan(standin, ax, dx, data_dtype, edge_order)
+            for ax, (dx, _) in zip(axes, decided, strict=True)
+        )
+        dtype = _FLOAT64 if f.dtype.kind in "iu" else f.dtype
+    except _NotNative:
+        # NumPy's own code path, block by block (complex data with a narrower NumPy scalar
+        # spacing, datetime, object, longdouble data).
+        plan = None
+        dtype = _numpy_path_dtype(f, axes, [dx for dx, _ in decided], int(edge_order))
+    threads = 1 if workers is None else _resolve_workers(workers)
+    if not axes:
+        return ()
+    coordinates = {ax: dx for ax, (dx, uneven) in zip(axes, decided, strict=True) if uneven}
+    chunks = _mergeable_chunks(f.chunks, axes, int(edge_order))
+    if plan is None:
+        chunks = _blocks_kept_uneven(chunks, coordinates)
+    f = f.rechunk(chunks)
+    layout = _Layout(
+        axes=axes,
+        plan=None
+        if plan is None
+        else tuple(
+            (code, None if ax in coordinates else spacing)
+            for ax, (code, spacing) in zip(axes, plan, strict=True)
+        ),
+        numpy_spacings=tuple(
+            None if ax in coordinates else dx for ax, (dx, _) in zip(axes, decided, strict=True)
+        ),
+        uneven=tuple(uneven for _, uneven in decided),
+        edge_order=int(edge_order),
+        workers=threads,
+        dtype=dtype,
+        numblocks=f.numblocks,
+        halo=frozenset(ax for ax in axes if f.numblocks[ax] > 1),
+        offsets=tuple(tuple(np.cumsum((0, *chunks)).tolist()) for chunks in f.chunks),
+        stacked=len(axes) > 1,
+    )
+    depth = dict.fromkeys(layout.halo, 1)
+    extended = da.overlap.overlap(f, depth=depth, boundary=dict.fromkeys(depth, "none"))
+    result = da.map_blocks(
+        _block_gradient,
+        extended,
+        layout=layout,
+        # One key each in the graph, which every task refers to.
+        coordinates={ax: dask.delayed(x) for ax, x in coordinates.items()},
+        chunks=((len(axes),), *f.chunks) if layout.stacked else f.chunks,
+        new_axis=[0] if layout.stacked else None,
+        dtype=layout.dtype,
+        meta=np.empty((0,) * (f.ndim + layout.stacked), dtype=layout.dtype),
+        token="ndgradient",
+    )
+    if not layout.stacked:
+        return result
+    return tuple(result[k] for k in range(len(axes)))
+
+
+def _numpy_path_dtype(
+    f: dask.array.Array, axes: tuple[int, ...], spacings: list[Any], edge_order: int
+) -> np.dtype[Any]:
+    """What `numpy.gradient` returns for ``f``'s dtype (it does not depend on the spacings),
+    found on a small array; NumPy's TypeError for boolean data, raised now."""
+    spacings = [1.0 if np.ndim(dx) else dx for dx in spacings]
+    for ax in axes:
+        if f.shape[ax] < edge_order + 1:
+            raise ValueError(_TOO_SHORT)
+    probe = np.zeros([edge_order + 1 if ax in axes else 1 for ax in range(f.ndim)], f.dtype)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        result = _numpy_gradient(probe, *spacings, axis=axes, edge_order=edge_order)
+    return (result[0] if isinstance(result, tuple | list) else result).dtype
+
+
+def _block_coordinates(
+    layout: _Layout, coordinates: np.ndarray, ax: int, index: int
+) -> np.ndarray:
+    """The coordinates of block ``index`` along axis ``ax``, with its halo."""
+    halo = ax in layout.halo
+    start = layout.offsets[ax][index] - int(halo and index > 0)
+    stop = layout.offsets[ax][index + 1] + int(halo and index < layout.numblocks[ax] - 1)
+    return coordinates[start:stop]
+
+
+def _blocks_kept_uneven(
+    chunks: tuple[tuple[int, ...], ...], coordinates: dict[int, np.ndarray]
+) -> tuple[tuple[int, ...], ...]:
+    """For NumPy's code path, which decides uniformity again in each block from the block's
+    own coordinates (halo included): blocks whose coordinates are uniform, where the whole
+    array's are not, join a neighbour until they are not (at worst, one block)."""
+    merged = list(chunks)
+    for ax, x in coordinates.items():
+        sizes = list(chunks[ax])
+        i = 0
+        while len(sizes) > 1 and i < len(sizes):
+            start = sum(sizes[:i]) - int(i > 0)
+            stop = sum(sizes[: i + 1]) + int(i < len(sizes) - 1)
+            if _whole_array_steps(x[start:stop])[1]:
+                i += 1
+                continue
+            neighbour = i + 1 if i + 1 < len(sizes) else i - 1
+            low = min(i, neighbour)
+            sizes[low : low + 2] = [sizes[i] + sizes[neighbour]]
+            i = low
+        merged[ax] = tuple(sizes)
+    return tuple(merged)
+
+
+def _whole_array_steps(dx: Any) -> tuple[Any, bool]:
+    """NumPy's uniformity decision for a coordinate array, taken over all of it: uniform
+    coordinates become their (NumPy scalar) step, as in `numpy.gradient`; the flag says the
+    coordinates stay and are uneven."""
+    if not (isinstance(dx, np.ndarray) and dx.ndim == 1):
+        return dx, False
+    steps = np.diff(dx.astype(np.float64) if dx.dtype.kind in "iu" else dx)
+    if (steps == steps[0]).all():
+        return steps[0], False
+    return dx, True
+
+
+def _mergeable_chunks(
+    chunks: tuple[tuple[int, ...], ...], axes: Sequence[int], edge_order: int
+) -> tuple[tuple[int, ...], ...]:
+    """Chunks along the differentiated axes that each give the stencil enough points: no
+    empty chunks, and first and last chunks of at least ``edge_order`` points (with the halo
+    cell, the ``edge_order + 1`` the one-sided edge needs). Short chunks join a neighbour."""
+    merged = list(chunks)
+    for ax in axes:
+        sizes = [size for size in chunks[ax] if size > 0] or [0]
+        while len(sizes) > 1 and sizes[0] < edge_order:
+            sizes[:2] = [sizes[0] + sizes[1]]
+        while len(sizes) > 1 and sizes[-1] < edge_order:
+            sizes[-2:] = [sizes[-2] + sizes[-1]]
+        merged[ax] = tuple(sizes)
+    return tuple(merged)
+
+
+def _block_gradient(
+    block: np.ndarray,
+    *,
+    layout: _Layout,
+    coordinates: dict[int, np.ndarray],
+    block_id: tuple[int, ...],
+) -> np.ndarray:
+    """One block's gradients along every axis, from the block with its halo."""
+    index = block_id[1:] if layout.stacked else block_id
+    # The halo cells to cut off each side: one on every side that has a neighbour block.
+    before = [int(ax in layout.halo and index[ax] > 0) for ax in range(block.ndim)]
+    after = [
+        int(ax in layout.halo and index[ax] < layout.numblocks[ax] - 1) for ax in range(block.ndim)
+    ]
+    inside = tuple(
+        slice(b, size - a) for b, a, size in zip(before, after, block.shape, strict=True)
+    )
+    if layout.plan is None:
+        spacings = [
+            _block_coordinates(layout, coordinates[ax], ax, index[ax]) if dx is None else dx
+            for ax, dx in zip(layout.axes, layout.numpy_spacings, strict=True)
+        ]
+        result = _numpy_gradient(block, *spacings, axis=layout.axes, edge_order=layout.edge_order)
+        parts = [part[inside] for part in (result if isinstance(result, tuple) else [result])]
+        if not layout.stacked:
+            return parts[0]
+        stacked = np.empty((len(parts), *parts[0].shape), dtype=layout.dtype)  # byte order kept
+        stacked[...] = parts
+        return stacked
+    plan = []
+    for ax, (code, spacing) in zip(layout.axes, layout.plan, strict=True):
+        if spacing is None:
+            spacing = _block_coordinates(layout, coordinates[ax], ax, index[ax])
+        plan.append((code, spacing))
+    outs = np.empty((len(layout.axes), *block.shape), dtype=layout.dtype)
+    _compute(
+        block,
+        list(outs),
+        layout.axes,
+        plan,
+        layout.edge_order,
+        layout.workers,
+        uneven=layout.uneven,
+    )
+    return outs[(slice(None), *inside)] if layout.stacked else outs[(0, *inside)]
