@@ -15,7 +15,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
@@ -33,9 +33,6 @@ from ._gradient import (
     _spacings,
     is_dask_array,
 )
-
-if TYPE_CHECKING:
-    import dask.array
 
 __all__ = ["gradient"]
 
@@ -60,15 +57,15 @@ class _Layout:
 
 
 def gradient(
-    f: dask.array.Array,
+    f: Any,
     varargs: tuple[Any, ...],
     axis: Any,
     edge_order: Any,
     workers: Any,
 ) -> Any:
     """`ndgradient.gradient` for a Dask array: lazy Dask arrays, one per axis."""
-    import dask
     import dask.array as da
+    from dask.delayed import delayed
 
     if any(math.isnan(size) for chunks in f.chunks for size in chunks):
         raise ValueError(
@@ -140,7 +137,7 @@ def gradient(
         extended,
         layout=layout,
         # One key each in the graph, which every task refers to.
-        coordinates={ax: dask.delayed(x) for ax, x in coordinates.items()},
+        coordinates={ax: delayed(x) for ax, x in coordinates.items()},
         chunks=((len(axes),), *f.chunks) if layout.stacked else f.chunks,
         new_axis=[0] if layout.stacked else None,
         dtype=layout.dtype,
@@ -153,7 +150,7 @@ def gradient(
 
 
 def _numpy_path_dtype(
-    f: dask.array.Array, axes: tuple[int, ...], spacings: list[Any], edge_order: int
+    f: Any, axes: tuple[int, ...], spacings: list[Any], edge_order: int
 ) -> np.dtype[Any]:
     """What `numpy.gradient` returns for ``f``'s dtype (it does not depend on the spacings),
     found on a small array; NumPy's TypeError for boolean data, raised now."""
@@ -165,7 +162,8 @@ def _numpy_path_dtype(
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         result = _numpy_gradient(probe, *spacings, axis=axes, edge_order=edge_order)
-    return (result[0] if isinstance(result, tuple | list) else result).dtype
+    first: np.ndarray = result[0] if isinstance(result, tuple | list) else result
+    return first.dtype
 
 
 def _block_coordinates(
@@ -254,7 +252,9 @@ def _block_gradient(
             for ax, dx in zip(layout.axes, layout.numpy_spacings, strict=True)
         ]
         result = _numpy_gradient(block, *spacings, axis=layout.axes, edge_order=layout.edge_order)
-        parts = [part[inside] for part in (result if isinstance(result, tuple) else [result])]
+        parts: list[np.ndarray] = [
+            part[inside] for part in (result if isinstance(result, tuple) else [result])
+        ]
         if not layout.stacked:
             return parts[0]
         stacked = np.empty((len(parts), *parts[0].shape), dtype=layout.dtype)  # byte order kept
@@ -275,4 +275,5 @@ def _block_gradient(
         layout.workers,
         uneven=layout.uneven,
     )
-    return outs[(slice(None), *inside)] if layout.stacked else outs[(0, *inside)]
+    kept: tuple[int | slice, ...] = (slice(None), *inside) if layout.stacked else (0, *inside)
+    return outs[kept]
