@@ -5,11 +5,13 @@ from types import ModuleType
 
 import ndgradient._gradient
 import ndgradient._patch
+import ndgradient.xarray
 import pytest
 
 
 @pytest.mark.parametrize(
-    ("module", "minimum"), [(ndgradient._gradient, 10), (ndgradient._patch, 6)]
+    ("module", "minimum"),
+    [(ndgradient._gradient, 10), (ndgradient._patch, 6), (ndgradient.xarray, 5)],
 )
 def test_docstring_examples(module: ModuleType, minimum: int) -> None:
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)

@@ -202,6 +202,17 @@ def gradient(
       result is a NaN in NumPy's position, but its sign and payload may differ: NumPy's own
       choice there depends on the array length and the loop it happens to take.
 
+    **Dask arrays.** A Dask array `f` gives Dask arrays (one, or a tuple), computed lazily
+    block by block by the core with a one-cell halo along each differentiated axis, and
+    bit-identical to the result for the whole array in memory, whatever the chunking. The
+    uniformity of a coordinate array is decided once over all of it, as NumPy decides it;
+    coordinate arrays (Dask ones are computed first) enter the graph once. Chunks too short
+    for the stencil are merged with a neighbour; unknown (NaN) chunk sizes raise ValueError.
+    Inside tasks the core uses one thread unless `workers` is given (the scheduler already
+    runs tasks in parallel). Data only NumPy's code path computes goes through
+    `numpy.gradient` block by block. `out`, `periodic`, `period` and `accuracy` are not
+    available for Dask arrays. For xarray objects see `ndgradient.xarray.differentiate`.
+
     **Threads.** The core runs with the GIL released, so other Python threads run meanwhile
     and several threads may call `gradient` at once. Inputs of 262144 (2**18) elements or more are
     split over a thread pool of `workers` threads (one pool per size, made on first use);
