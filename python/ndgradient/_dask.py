@@ -3,15 +3,17 @@
 Every decision NumPy takes over the whole array is taken here once, eagerly, on a zero-strided
 stand-in of the array's shape and dtype (no data is read): the argument checks and their
 errors, the compute dtype, and whether a coordinate array is uniform. Each task then gets its
-block extended by one cell along every differentiated axis that is split (dask's ``overlap``
-with no boundary padding) and runs the fused core once for all axes. Interior points see the
-same three neighbours, and edge points the same first or last points, as in the whole array,
-so every value has the bits of the in-memory result.
+block and the neighbours' faces one cell deep along every differentiated axis that is split
+(no corners: the stencils never read them, which halves the small transfer tasks of dask's
+``overlap``), puts them together and runs the fused core once for all axes. Interior points
+see the same three neighbours, and edge points the same first or last points, as in the
+whole array, so every value has the bits of the in-memory result.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,7 +55,7 @@ class _Layout:
     numblocks: tuple[int, ...]
     halo: frozenset[int]  # the differentiated axes split into several blocks
     offsets: tuple[tuple[int, ...], ...]  # per array axis: where each block starts, and the end
-    stacked: bool  # several axes: one task computes them all into one stacked block
+    several: bool  # several axes: each task computes them all and gives a tuple of blocks
 
 
 def gradient(
@@ -65,7 +67,9 @@ def gradient(
 ) -> Any:
     """`ndgradient.gradient` for a Dask array: lazy Dask arrays, one per axis."""
     import dask.array as da
-    from dask.delayed import delayed
+    from dask.base import tokenize
+    from dask.core import flatten
+    from dask.highlevelgraph import HighLevelGraph
 
     if any(math.isnan(size) for chunks in f.chunks for size in chunks):
         raise ValueError(
@@ -128,25 +132,69 @@ def gradient(
         numblocks=f.numblocks,
         halo=frozenset(ax for ax in axes if f.numblocks[ax] > 1),
         offsets=tuple(tuple(np.cumsum((0, *chunks)).tolist()) for chunks in f.chunks),
-        stacked=len(axes) > 1,
+        several=len(axes) > 1,
     )
-    depth = dict.fromkeys(layout.halo, 1)
-    extended = da.overlap.overlap(f, depth=depth, boundary=dict.fromkeys(depth, "none"))
-    result = da.map_blocks(
-        _block_gradient,
-        extended,
-        layout=layout,
-        # One key each in the graph, which every task refers to.
-        coordinates={ax: delayed(x) for ax, x in coordinates.items()},
-        chunks=((len(axes),), *f.chunks) if layout.stacked else f.chunks,
-        new_axis=[0] if layout.stacked else None,
-        dtype=layout.dtype,
-        meta=np.empty((0,) * (f.ndim + layout.stacked), dtype=layout.dtype),
-        token="ndgradient",
+    meta = np.empty((0,) * f.ndim, dtype=layout.dtype)
+    name = f"ndgradient-{tokenize(f, layout, coordinates)}"
+    graph = HighLevelGraph.from_collections(
+        name, _halo_graph(name, f, layout, coordinates), dependencies=[f]
     )
-    if not layout.stacked:
-        return result
-    return tuple(result[k] for k in range(len(axes)))
+    computed = da.Array(graph, name, chunks=f.chunks, meta=meta)
+    if not layout.several:
+        return computed
+    # Each task gave one block per axis, as a tuple: one array per axis picks its own
+    # (dask's multi-output pattern, as in apply_gufunc; a tuple item is taken, not copied).
+    keys = list(flatten(computed.__dask_keys__()))
+    token = name.rsplit("-", 1)[-1]
+    producer: Any = computed  # dask's own annotations reject its Array here
+    gradients = []
+    for k in range(len(axes)):
+        leaf = f"ndgradient-axis{k}-{token}"
+        picks: dict[Any, Any] = {(leaf, *key[1:]): (operator.getitem, key, k) for key in keys}
+        leaf_graph = HighLevelGraph.from_collections(leaf, picks, dependencies=[producer])
+        gradients.append(da.Array(leaf_graph, leaf, chunks=f.chunks, meta=meta))
+    return tuple(gradients)
+
+
+def _halo_graph(
+    name: str, f: Any, layout: _Layout, coordinates: dict[int, np.ndarray]
+) -> dict[Any, Any]:
+    """The tasks: per block, its faces from the neighbouring blocks (one cell deep, along each
+    split differentiated axis; no corners, which no stencil reads) and one task that puts the
+    block together with its faces and computes every axis. Each coordinate array is one key."""
+    tasks: dict[Any, Any] = {}
+    coordinate_keys: list[str | None] = []
+    for ax in layout.axes:
+        coordinate_key = f"{name}-coordinates-{ax}" if ax in coordinates else None
+        if coordinate_key is not None:
+            tasks[coordinate_key] = coordinates[ax]
+        coordinate_keys.append(coordinate_key)
+    halo = sorted(layout.halo)
+    for index in np.ndindex(*f.numblocks):
+        faces = []
+        for ax in halo:
+            pair: list[tuple[Any, ...] | None] = []
+            for side, step in enumerate((-1, 1)):
+                neighbour = list(index)
+                neighbour[ax] += step
+                if not 0 <= neighbour[ax] < f.numblocks[ax]:
+                    pair.append(None)
+                    continue
+                cut = [slice(None)] * f.ndim
+                cut[ax] = slice(-1, None) if step < 0 else slice(0, 1)
+                key = (f"{name}-face", ax, side, *index)
+                tasks[key] = (operator.getitem, (f.name, *neighbour), tuple(cut))
+                pair.append(key)
+            faces.append(pair)
+        tasks[(name, *index)] = (
+            _block_gradient,
+            (f.name, *index),
+            faces,
+            coordinate_keys,
+            layout,
+            index,
+        )
+    return tasks
 
 
 def _numpy_path_dtype(
@@ -230,50 +278,58 @@ def _mergeable_chunks(
 
 
 def _block_gradient(
-    block: np.ndarray,
-    *,
+    center: np.ndarray,
+    faces: list[list[np.ndarray | None]],
+    coordinates: list[np.ndarray | None],
     layout: _Layout,
-    coordinates: dict[int, np.ndarray],
-    block_id: tuple[int, ...],
-) -> np.ndarray:
-    """One block's gradients along every axis, from the block with its halo."""
-    index = block_id[1:] if layout.stacked else block_id
-    # The halo cells to cut off each side: one on every side that has a neighbour block.
-    before = [int(ax in layout.halo and index[ax] > 0) for ax in range(block.ndim)]
-    after = [
-        int(ax in layout.halo and index[ax] < layout.numblocks[ax] - 1) for ax in range(block.ndim)
-    ]
-    inside = tuple(
+    index: tuple[int, ...],
+) -> np.ndarray | tuple[np.ndarray, ...]:
+    """One block's gradient along each axis (a tuple for several axes), from the block and
+    its faces, the neighbours' cells just before and after it along each axis in
+    ``layout.halo``."""
+    block = center
+    before = [0] * center.ndim
+    after = [0] * center.ndim
+    if faces:
+        for ax, (low, high) in zip(sorted(layout.halo), faces, strict=True):
+            before[ax], after[ax] = int(low is not None), int(high is not None)
+        shape = [b + n + a for b, n, a in zip(before, center.shape, after, strict=True)]
+        # The corners stay zero: no kept point's stencil reads them.
+        block = np.zeros(shape, dtype=center.dtype)
+        inside = [slice(b, b + n) for b, n in zip(before, center.shape, strict=True)]
+        block[tuple(inside)] = center
+        for ax, (low, high) in zip(sorted(layout.halo), faces, strict=True):
+            for face, cell in ((low, slice(0, 1)), (high, slice(-1, None))):
+                if face is not None:
+                    block[(*inside[:ax], cell, *inside[ax + 1 :])] = face
+    inside_block = tuple(
         slice(b, size - a) for b, a, size in zip(before, after, block.shape, strict=True)
     )
     if layout.plan is None:
         spacings = [
-            _block_coordinates(layout, coordinates[ax], ax, index[ax]) if dx is None else dx
-            for ax, dx in zip(layout.axes, layout.numpy_spacings, strict=True)
+            dx if x is None else _block_coordinates(layout, x, ax, index[ax])
+            for ax, dx, x in zip(layout.axes, layout.numpy_spacings, coordinates, strict=True)
         ]
         result = _numpy_gradient(block, *spacings, axis=layout.axes, edge_order=layout.edge_order)
         parts: list[np.ndarray] = [
-            part[inside] for part in (result if isinstance(result, tuple) else [result])
+            part[inside_block] for part in (result if isinstance(result, tuple) else [result])
         ]
-        if not layout.stacked:
-            return parts[0]
-        stacked = np.empty((len(parts), *parts[0].shape), dtype=layout.dtype)  # byte order kept
-        stacked[...] = parts
-        return stacked
+        return tuple(parts) if layout.several else parts[0]
     plan = []
-    for ax, (code, spacing) in zip(layout.axes, layout.plan, strict=True):
-        if spacing is None:
-            spacing = _block_coordinates(layout, coordinates[ax], ax, index[ax])
+    for ax, (code, spacing), x in zip(layout.axes, layout.plan, coordinates, strict=True):
+        if x is not None:
+            spacing = _block_coordinates(layout, x, ax, index[ax])
         plan.append((code, spacing))
-    outs = np.empty((len(layout.axes), *block.shape), dtype=layout.dtype)
+    # One buffer per axis, so that a result block keeps only its own memory alive.
+    outs = [np.empty(block.shape, dtype=layout.dtype) for _ in layout.axes]
     _compute(
         block,
-        list(outs),
+        outs,
         layout.axes,
         plan,
         layout.edge_order,
         layout.workers,
         uneven=layout.uneven,
     )
-    kept: tuple[int | slice, ...] = (slice(None), *inside) if layout.stacked else (0, *inside)
-    return outs[kept]
+    kept = [out[inside_block] for out in outs]
+    return tuple(kept) if layout.several else kept[0]
