@@ -215,13 +215,12 @@ def _numpy_path_dtype(
 
 
 def _block_coordinates(
-    layout: _Layout, coordinates: np.ndarray, ax: int, index: int
+    layout: _Layout, coordinates: np.ndarray, ax: int, index: int, halo: bool
 ) -> np.ndarray:
-    """The coordinates of block ``index`` along axis ``ax``, with its halo."""
-    halo = ax in layout.halo
-    start = layout.offsets[ax][index] - int(halo and index > 0)
-    stop = layout.offsets[ax][index + 1] + int(halo and index < layout.numblocks[ax] - 1)
-    return coordinates[start:stop]
+    """The coordinates of block ``index`` along axis ``ax``, with its halo cells if asked."""
+    before = int(halo and ax in layout.halo and index > 0)
+    after = int(halo and ax in layout.halo and index < layout.numblocks[ax] - 1)
+    return coordinates[layout.offsets[ax][index] - before : layout.offsets[ax][index + 1] + after]
 
 
 def _blocks_kept_uneven(
@@ -287,6 +286,61 @@ def _block_gradient(
     """One block's gradient along each axis (a tuple for several axes), from the block and
     its faces, the neighbours' cells just before and after it along each axis in
     ``layout.halo``."""
+    if layout.plan is None or any(center.shape[ax] < layout.edge_order + 1 for ax in layout.axes):
+        return _assembled_block_gradient(center, faces, coordinates, layout, index)
+    # The block on its own gives every point whose stencil stays inside it: the interior,
+    # and the one-sided edges of the whole array. Only its outermost layers towards a
+    # neighbour read a face: each is recomputed from a slab of three layers, face included,
+    # whose middle layer gets the interior stencil. No copy of the block is made.
+    plan = [
+        (code, spacing if x is None else _block_coordinates(layout, x, ax, index[ax], False))
+        for ax, (code, spacing), x in zip(layout.axes, layout.plan, coordinates, strict=True)
+    ]
+    outs = [np.empty(center.shape, dtype=layout.dtype) for _ in layout.axes]
+    _compute(
+        center, outs, layout.axes, plan, layout.edge_order, layout.workers, uneven=layout.uneven
+    )
+    for ax, pair in zip(sorted(layout.halo), faces, strict=True):
+        k = layout.axes.index(ax)
+        code, spacing = plan[k]
+        x = coordinates[k]
+        for face, low in zip(pair, (True, False), strict=True):
+            if face is None:
+                continue
+            before = [slice(None)] * center.ndim
+            before[ax] = slice(0, 2) if low else slice(-2, None)
+            layers = (face, center[tuple(before)]) if low else (center[tuple(before)], face)
+            slab = np.concatenate(layers, axis=ax)
+            if x is not None:
+                edge = layout.offsets[ax][index[ax] + (0 if low else 1)]
+                spacing = x[edge - 1 : edge + 2] if low else x[edge - 2 : edge + 1]
+            slab_out = np.empty(slab.shape, dtype=layout.dtype)
+            _compute(
+                slab,
+                [slab_out],
+                (ax,),
+                [(code, spacing)],
+                layout.edge_order,
+                1,
+                uneven=(layout.uneven[k],),
+            )
+            middle = [slice(None)] * center.ndim
+            middle[ax] = slice(1, 2)
+            boundary = [slice(None)] * center.ndim
+            boundary[ax] = slice(0, 1) if low else slice(-1, None)
+            outs[k][tuple(boundary)] = slab_out[tuple(middle)]
+    return tuple(outs) if layout.several else outs[0]
+
+
+def _assembled_block_gradient(
+    center: np.ndarray,
+    faces: list[list[np.ndarray | None]],
+    coordinates: list[np.ndarray | None],
+    layout: _Layout,
+    index: tuple[int, ...],
+) -> np.ndarray | tuple[np.ndarray, ...]:
+    """`_block_gradient` for blocks too short to compute on their own, and for NumPy's code
+    path: the block and its faces put together in one array, computed, and cut back."""
     block = center
     before = [0] * center.ndim
     after = [0] * center.ndim
@@ -307,7 +361,7 @@ def _block_gradient(
     )
     if layout.plan is None:
         spacings = [
-            dx if x is None else _block_coordinates(layout, x, ax, index[ax])
+            dx if x is None else _block_coordinates(layout, x, ax, index[ax], True)
             for ax, dx, x in zip(layout.axes, layout.numpy_spacings, coordinates, strict=True)
         ]
         result = _numpy_gradient(block, *spacings, axis=layout.axes, edge_order=layout.edge_order)
@@ -318,7 +372,7 @@ def _block_gradient(
     plan = []
     for ax, (code, spacing), x in zip(layout.axes, layout.plan, coordinates, strict=True):
         if x is not None:
-            spacing = _block_coordinates(layout, x, ax, index[ax])
+            spacing = _block_coordinates(layout, x, ax, index[ax], True)
         plan.append((code, spacing))
     # One buffer per axis, so that a result block keeps only its own memory alive.
     outs = [np.empty(block.shape, dtype=layout.dtype) for _ in layout.axes]
