@@ -5,9 +5,11 @@ stand-in of the array's shape and dtype (no data is read): the argument checks a
 errors, the compute dtype, and whether a coordinate array is uniform. Each task then gets its
 block and the neighbours' faces one cell deep along every differentiated axis that is split
 (no corners: the stencils never read them, which halves the small transfer tasks of dask's
-``overlap``), puts them together and runs the fused core once for all axes. Interior points
-see the same three neighbours, and edge points the same first or last points, as in the
-whole array, so every value has the bits of the in-memory result.
+``overlap``). It runs the fused core once for all axes on the block alone, then recomputes
+the block's outermost layers next to a neighbour from slabs of three layers, face included;
+blocks too short for that are put together with their faces first. Interior points see the
+same three neighbours, and edge points the same first or last points, as in the whole
+array, so every value has the bits of the in-memory result.
 """
 
 from __future__ import annotations
