@@ -182,10 +182,9 @@ def _halo_graph(
                 if not 0 <= neighbour[ax] < f.numblocks[ax]:
                     pair.append(None)
                     continue
-                cut = [slice(None)] * f.ndim
-                cut[ax] = slice(-1, None) if step < 0 else slice(0, 1)
+                cut = _along(f.ndim, ax, slice(-1, None) if step < 0 else slice(0, 1))
                 key = (f"{name}-face", ax, side, *index)
-                tasks[key] = (operator.getitem, (f.name, *neighbour), tuple(cut))
+                tasks[key] = (operator.getitem, (f.name, *neighbour), cut)
                 pair.append(key)
             faces.append(pair)
         tasks[(name, *index)] = (
@@ -214,6 +213,11 @@ def _numpy_path_dtype(
         result = _numpy_gradient(probe, *spacings, axis=axes, edge_order=edge_order)
     first: np.ndarray = result[0] if isinstance(result, tuple | list) else result
     return first.dtype
+
+
+def _along(ndim: int, ax: int, cut: slice) -> tuple[slice, ...]:
+    """An index taking ``cut`` along axis ``ax`` and everything along the others."""
+    return (slice(None),) * ax + (cut,) + (slice(None),) * (ndim - ax - 1)
 
 
 def _block_coordinates(
@@ -309,10 +313,8 @@ def _block_gradient(
         for face, low in zip(pair, (True, False), strict=True):
             if face is None:
                 continue
-            before = [slice(None)] * center.ndim
-            before[ax] = slice(0, 2) if low else slice(-2, None)
-            layers = (face, center[tuple(before)]) if low else (center[tuple(before)], face)
-            slab = np.concatenate(layers, axis=ax)
+            next_to_face = center[_along(center.ndim, ax, slice(0, 2) if low else slice(-2, None))]
+            slab = np.concatenate((face, next_to_face) if low else (next_to_face, face), axis=ax)
             if x is not None:
                 edge = layout.offsets[ax][index[ax] + (0 if low else 1)]
                 spacing = x[edge - 1 : edge + 2] if low else x[edge - 2 : edge + 1]
@@ -326,11 +328,8 @@ def _block_gradient(
                 1,
                 uneven=(layout.uneven[k],),
             )
-            middle = [slice(None)] * center.ndim
-            middle[ax] = slice(1, 2)
-            boundary = [slice(None)] * center.ndim
-            boundary[ax] = slice(0, 1) if low else slice(-1, None)
-            outs[k][tuple(boundary)] = slab_out[tuple(middle)]
+            boundary = _along(center.ndim, ax, slice(0, 1) if low else slice(-1, None))
+            outs[k][boundary] = slab_out[_along(center.ndim, ax, slice(1, 2))]
     return tuple(outs) if layout.several else outs[0]
 
 
