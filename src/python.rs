@@ -122,7 +122,9 @@ enum SpacingView<'a> {
 impl<'py> Spacing<'py> {
     fn extract(spacing: &Bound<'py, PyAny>) -> PyResult<Spacing<'py>> {
         if spacing.is_instance_of::<PyTuple>() {
-            let (twice_dx, dx, first, last) = spacing.extract()?;
+            let (twice_dx, dx, edges): (f64, f64, Option<([f64; 3], [f64; 3])>) =
+                spacing.extract()?;
+            let (first, last) = edges.unwrap_or_default();
             return Ok(Spacing::Uniform(twice_dx, dx, first, last));
         }
         let x = spacing.cast::<PyUntypedArray>()?;
@@ -419,33 +421,24 @@ where
     )
 }
 
-/// Writes the gradient of `f` along each of `axes` into the matching array of `outs`.
+/// One requested derivative as the shim hands it over:
+/// `(axis, spacing, accuracy, periodic, period, uneven)`.
+type Request<'py> = (usize, Bound<'py, PyAny>, usize, bool, Option<f64>, bool);
+
+/// Writes the gradient of `f` for each request into the matching array of `outs`.
 ///
-/// `compute` is the dtype character code NumPy promotes to for every listed axis ("e", "f",
+/// `compute` is the dtype character code NumPy promotes to for every request ("e", "f",
 /// "d", "F" or "D"); `edge_order` is 1 or 2. Outputs must have `f`'s shape and the dtype NumPy
-/// returns (float64 for integer input), in native byte order. ndgradient's extensions:
-/// `accuracy` (2, 4, 6 or 8) for every axis, `periodic` flags per axis, and `periods` (the
-/// period of each periodic coordinate axis, else None). `uneven` flags the coordinate arrays
-/// that are slices of a longer array NumPy found non-uniform (a Dask block's coordinates):
-/// they get NumPy's non-uniform formulas even where the slice's own steps are equal.
+/// returns (float64 for integer input), in native byte order.
 #[pyfunction]
-#[pyo3(signature = (
-    f, outs, axes, spacings, compute, edge_order, workers=None, accuracy=2, periodic=None,
-    periods=None, uneven=None
-))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (f, outs, requests, compute, edge_order, workers=None))]
 fn gradient_into<'py>(
     f: &Bound<'py, PyUntypedArray>,
     outs: Vec<Bound<'py, PyAny>>,
-    axes: Vec<usize>,
-    spacings: Vec<Bound<'py, PyAny>>,
+    requests: Vec<Request<'py>>,
     compute: &str,
     edge_order: u8,
     workers: Option<usize>,
-    accuracy: usize,
-    periodic: Option<Vec<bool>>,
-    periods: Option<Vec<Option<f64>>>,
-    uneven: Option<Vec<bool>>,
 ) -> PyResult<()> {
     let workers = workers.unwrap_or_else(threads::default_workers);
     let edge_order = match edge_order {
@@ -453,11 +446,13 @@ fn gradient_into<'py>(
         2 => EdgeOrder::Second,
         _ => return Err(PyValueError::new_err("edge_order must be 1 or 2")),
     };
+    let axes: Vec<usize> = requests.iter().map(|r| r.0).collect();
+    let spacings: Vec<Bound<'py, PyAny>> = requests.iter().map(|r| r.1.clone()).collect();
     let extended = Extended {
-        accuracy,
-        periodic: periodic.unwrap_or_else(|| vec![false; axes.len()]),
-        periods: periods.unwrap_or_else(|| vec![None; axes.len()]),
-        uneven: uneven.unwrap_or_else(|| vec![false; axes.len()]),
+        accuracy: requests.iter().map(|r| r.2).max().unwrap_or(2),
+        periodic: requests.iter().map(|r| r.3).collect(),
+        periods: requests.iter().map(|r| r.4).collect(),
+        uneven: requests.iter().map(|r| r.5).collect(),
     };
     let (o, a, s, e) = (&outs[..], &axes[..], &spacings[..], &extended);
     dispatch!(f, compute, run(f, o, a, s, edge_order, e, workers))

@@ -315,7 +315,7 @@ def test_tasks_run_the_core_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> No
     native = _gradient._core.gradient_into
 
     def spy(*args: Any, **kwargs: Any) -> None:
-        seen.append((args[0].shape, args[6]))
+        seen.append((args[0].shape, args[5]))
         native(*args, **kwargs)
 
     def threads_per_call() -> tuple[list[Any], set[Any]]:

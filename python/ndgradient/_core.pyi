@@ -14,20 +14,19 @@ __all__ = [
 
 __version__: str
 
-_UniformSpacing = tuple[float, float, tuple[float, float, float], tuple[float, float, float]]
+_Edges = tuple[tuple[float, float, float], tuple[float, float, float]]
+# (2 * dx, dx, second-order edge weights or None), each already in the compute type.
+_UniformSpacing = tuple[float, float, _Edges | None]
+# (axis, spacing, accuracy, periodic, period, uneven)
+_Request = tuple[int, np.ndarray | _UniformSpacing, int, bool, float | None, bool]
 
 def gradient_into(
     f: np.ndarray,
     outs: Sequence[np.ndarray],
-    axes: Sequence[int],
-    spacings: Sequence[np.ndarray | _UniformSpacing],
+    requests: Sequence[_Request],
     compute: str,
     edge_order: int,
     workers: int | None = None,
-    accuracy: int = 2,
-    periodic: Sequence[bool] | None = None,
-    periods: Sequence[float | None] | None = None,
-    uneven: Sequence[bool] | None = None,
 ) -> None: ...
 def default_workers() -> int: ...
 def available_cpus() -> int: ...

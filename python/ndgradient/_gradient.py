@@ -316,7 +316,8 @@ def gradient(
                 if f.shape[ax] < edge_order + 1:
                     raise ValueError(_TOO_SHORT)
             outs = _allocate_outputs(f, len(axes))
-            _core.gradient_into(f, outs, axes, (spacing,) * len(axes), code, edge_order, threads)
+            requests = [(ax, spacing, 2, False, None, False) for ax in axes]
+            _core.gradient_into(f, outs, requests, code, edge_order, threads)
             return outs[0] if len(axes) == 1 else tuple(outs)
     extensions = out is not None or periodic is not False or accuracy != 2 or period is not None
     if is_dask_array(f):
@@ -692,22 +693,17 @@ def _axis_plan(
             # data (Smith's algorithm rounds several times) it does not.
             if data_dtype.kind == "c" and np.result_type(data_dtype, dx) != compute:
                 raise _NotNative
-            if edge_order == 2:
-                first = (-1.5 / dx, 2.0 / dx, -0.5 / dx)
-                last = (0.5 / dx, -2.0 / dx, 1.5 / dx)
-            else:
-                first = last = (0.0, 0.0, 0.0)
 
             def exact(value: Any) -> float:
                 # Rounded to the compute type as NumPy's ufunc would; exact as a Python float.
                 return float(np.asarray(value, dtype=compute).real)
 
-            spacing = (
-                exact(twice_dx),
-                exact(dx),
-                tuple(exact(v) for v in first),
-                tuple(exact(v) for v in last),
-            )
+            edges = None
+            if edge_order == 2:
+                first = (-1.5 / dx, 2.0 / dx, -0.5 / dx)
+                last = (0.5 / dx, -2.0 / dx, 1.5 / dx)
+                edges = (tuple(exact(v) for v in first), tuple(exact(v) for v in last))
+            spacing = (exact(twice_dx), exact(dx), edges)
     else:
         raise _NotNative
     if compute.char not in _COMPUTE_CHARS[data_dtype.char]:
@@ -723,18 +719,16 @@ def _python_number_spacing(dx: float, sign: float, code: str, edge_order: int) -
     values are used as they are, otherwise NumPy rounds them to the compute type.
     """
     twice_dx = 2.0 * dx
+    values: tuple[float, ...] = (twice_dx, dx)
     if edge_order == 2:
-        first: tuple[float, ...] = (-1.5 / dx, 2.0 / dx, -0.5 / dx)
-        last: tuple[float, ...] = (0.5 / dx, -2.0 / dx, 1.5 / dx)
-    else:
-        first = last = (0.0, 0.0, 0.0)
-    values = (twice_dx, dx, *first, *last)
+        values += (-1.5 / dx, 2.0 / dx, -0.5 / dx, 0.5 / dx, -2.0 / dx, 1.5 / dx)
     if code not in "dD":
         with np.errstate(all="ignore"):
             values = tuple(float(v) for v in np.array(values, dtype=code).real)
     else:
         values = tuple(float(v) for v in values)
-    return (values[0], values[1], values[2:5], values[5:8])
+    edges = (values[2:5], values[5:8]) if edge_order == 2 else None
+    return (values[0], values[1], edges)
 
 
 def _compute(
@@ -761,25 +755,21 @@ def _compute(
     codes = [code for code, _ in plan]
     for code in dict.fromkeys(codes):
         chosen = [i for i, c in enumerate(codes) if c == code]
-        extended: dict[str, Any] = {}
-        if stencils is not None:
-            specs = [stencils[i] or (2, False, None) for i in chosen]
-            extended = {
-                "accuracy": max(spec[0] for spec in specs),  # one accuracy for the call
-                "periodic": [spec[1] for spec in specs],
-                "periods": [spec[2] for spec in specs],
-            }
-        if uneven is not None:
-            extended["uneven"] = [uneven[i] for i in chosen]
+        requests = []
+        for i in chosen:
+            accuracy, periodic, period = (stencils[i] if stencils else None) or (2, False, None)
+            requests.append(
+                (
+                    axes[i],
+                    plan[i][1],
+                    accuracy,
+                    periodic,
+                    period,
+                    bool(uneven[i]) if uneven is not None else False,
+                )
+            )
         _core.gradient_into(
-            source,
-            [natives[i] for i in chosen],
-            [axes[i] for i in chosen],
-            [plan[i][1] for i in chosen],
-            code,
-            int(edge_order),
-            workers,
-            **extended,
+            source, [natives[i] for i in chosen], requests, code, int(edge_order), workers
         )
     for target, native in zip(targets, natives, strict=True):
         if native is not target:
