@@ -74,8 +74,8 @@ _EXTENSION_MESSAGE = re.compile(
     r"shares memory|read-only|overlapping"
 )
 _EDGE_ORDER_MESSAGE = "edge_order must be 1 or 2"
-# The most workers the shim accepts (any usize if it has no cap).
-_MAX_WORKERS: int = getattr(ndgradient._gradient, "_MAX_WORKERS", 2**64 - 1)
+# The most workers the shim accepts.
+_MAX_WORKERS: int = ndgradient._rules.MAX_WORKERS
 
 # Findings of this harness not fixed yet, as (name, predicate on the call and the Failure's
 # text), e.g. ("short name", lambda call, text: "PanicException" in text). The fuzz run

@@ -309,10 +309,10 @@ def test_coordinates_are_placed_in_the_graph_once() -> None:
 
 
 def test_tasks_run_the_core_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ndgradient import _gradient
+    from ndgradient import _core
 
     seen: list[Any] = []
-    native = _gradient._core.gradient_into
+    native = _core.gradient_into
 
     def spy(*args: Any, **kwargs: Any) -> None:
         seen.append((args[0].shape, args[5]))
@@ -327,7 +327,7 @@ def test_tasks_run_the_core_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> No
         seen.clear()
         return blocks, slabs
 
-    monkeypatch.setattr(_gradient._core, "gradient_into", spy)
+    monkeypatch.setattr(_core, "gradient_into", spy)
     x = da.ones((40, 40), chunks=20)
     dask.compute(*ndgradient.gradient(x), scheduler="threads")
     assert threads_per_call() == ([1] * 4, {1})

@@ -22,23 +22,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.array_utils import normalize_axis_tuple
 
-from ._gradient import (
-    _FLOAT64,
-    _TOO_SHORT,
-    _axis_plan,
-    _check_edge_order,
-    _compute,
-    _data_dtype,
-    _NotNative,
-    _numpy_gradient,
-    _resolve_workers,
-    _spacings,
+from ._native import fill
+from ._rules import (
+    AxisPlan,
+    NotNative,
+    axis_plan,
+    check_edge_order,
+    check_length,
+    data_dtype,
     is_dask_array,
+    normalized_axes,
+    numpy_gradient,
+    read_spacings,
+    resolve_workers,
+    result_dtype,
+    whole_array_steps,
 )
 
 __all__ = ["gradient"]
+
+# The spacing of a coordinate axis in the layout: each block's own slice replaces it (the
+# coordinates themselves are one key of the graph, not a copy in every task).
+_BLOCK_COORDINATES = np.empty(0)
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,10 @@ class _Layout:
     """What every task needs to know, decided once for the whole array."""
 
     axes: tuple[int, ...]
-    # Per axis: the compute code and the core's spacing (None: this block's coordinates), or
-    # None for NumPy's own code path with ``numpy_spacings`` (None: coordinates again).
-    plan: tuple[tuple[str, Any | None], ...] | None
+    # Per axis, the core's plan (uneven: coordinates NumPy found non-uniform), or None for
+    # NumPy's own code path with ``numpy_spacings`` (None: this block's coordinates).
+    plans: tuple[AxisPlan, ...] | None
     numpy_spacings: tuple[Any | None, ...]
-    uneven: tuple[bool, ...]  # per axis: coordinates NumPy found non-uniform
     edge_order: int
     workers: int
     dtype: np.dtype[Any]
@@ -86,48 +91,43 @@ def gradient(
     # Coordinate arrays are one axis long: brought into memory, and into the graph once.
     varargs = tuple(np.asarray(v.compute()) if is_dask_array(v) else v for v in varargs)
     standin = np.broadcast_to(np.zeros((), dtype=f.dtype), f.shape)
-    axes = tuple(range(f.ndim)) if axis is None else normalize_axis_tuple(axis, f.ndim)
+    axes = normalized_axes(axis, f.ndim)
     try:
-        spacings = _spacings(standin, varargs, axes)
-    except _NotNative:
+        spacings = read_spacings(standin, varargs, axes)
+    except NotNative:
         raise TypeError(
             "ndgradient takes coordinate arrays of integer or float16/32/64 dtypes for Dask "
             "arrays; use dask.array.gradient for others"
         ) from None
-    _check_edge_order(edge_order)
-    decided = [_whole_array_steps(dx) for dx in spacings]
+    check_edge_order(edge_order)
+    decided = [whole_array_steps(dx) for dx in spacings]
+    coordinates = {ax: dx for ax, (dx, uneven) in zip(axes, decided, strict=True) if uneven}
+    plans: tuple[AxisPlan, ...] | None
     try:
-        data_dtype = _data_dtype(standin)
-        plan: tuple[tuple[str, Any], ...] | None = tuple(
-            _axis_plan(standin, ax, dx, data_dtype, edge_order)
-            for ax, (dx, _) in zip(axes, decided, strict=True)
+        data = data_dtype(standin)
+        plans = tuple(
+            _block_plan(axis_plan(standin, ax, dx, data, edge_order), uneven)
+            for ax, (dx, uneven) in zip(axes, decided, strict=True)
         )
-        dtype = _FLOAT64 if f.dtype.kind in "iu" else f.dtype
-    except _NotNative:
+        dtype = result_dtype(f.dtype)
+    except NotNative:
         # NumPy's own code path, block by block (complex data with a narrower NumPy scalar
         # spacing, datetime, object, longdouble data).
-        plan = None
+        plans = None
         dtype = _numpy_path_dtype(f, axes, [dx for dx, _ in decided], int(edge_order))
-    threads = 1 if workers is None else _resolve_workers(workers)
+    threads = resolve_workers(workers, default=1)
     if not axes:
         return ()
-    coordinates = {ax: dx for ax, (dx, uneven) in zip(axes, decided, strict=True) if uneven}
     chunks = _mergeable_chunks(f.chunks, axes, int(edge_order))
-    if plan is None:
+    if plans is None:
         chunks = _blocks_kept_uneven(chunks, coordinates)
     f = f.rechunk(chunks)
     layout = _Layout(
         axes=axes,
-        plan=None
-        if plan is None
-        else tuple(
-            (code, None if ax in coordinates else spacing)
-            for ax, (code, spacing) in zip(axes, plan, strict=True)
-        ),
+        plans=plans,
         numpy_spacings=tuple(
             None if ax in coordinates else dx for ax, (dx, _) in zip(axes, decided, strict=True)
         ),
-        uneven=tuple(uneven for _, uneven in decided),
         edge_order=int(edge_order),
         workers=threads,
         dtype=dtype,
@@ -205,12 +205,11 @@ def _numpy_path_dtype(
     found on a small array; NumPy's TypeError for boolean data, raised now."""
     spacings = [1.0 if np.ndim(dx) else dx for dx in spacings]
     for ax in axes:
-        if f.shape[ax] < edge_order + 1:
-            raise ValueError(_TOO_SHORT)
+        check_length(f.shape, ax, edge_order)
     probe = np.zeros([edge_order + 1 if ax in axes else 1 for ax in range(f.ndim)], f.dtype)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        result = _numpy_gradient(probe, *spacings, axis=axes, edge_order=edge_order)
+        result = numpy_gradient(probe, *spacings, axis=axes, edge_order=edge_order)
     first: np.ndarray = result[0] if isinstance(result, tuple | list) else result
     return first.dtype
 
@@ -242,7 +241,7 @@ def _blocks_kept_uneven(
         while len(sizes) > 1 and i < len(sizes):
             start = sum(sizes[:i]) - int(i > 0)
             stop = sum(sizes[: i + 1]) + int(i < len(sizes) - 1)
-            if _whole_array_steps(x[start:stop])[1]:
+            if whole_array_steps(x[start:stop])[1]:
                 i += 1
                 continue
             neighbour = i + 1 if i + 1 < len(sizes) else i - 1
@@ -251,18 +250,6 @@ def _blocks_kept_uneven(
             i = low
         merged[ax] = tuple(sizes)
     return tuple(merged)
-
-
-def _whole_array_steps(dx: Any) -> tuple[Any, bool]:
-    """NumPy's uniformity decision for a coordinate array, taken over all of it: uniform
-    coordinates become their (NumPy scalar) step, as in `numpy.gradient`; the flag says the
-    coordinates stay and are uneven."""
-    if not (isinstance(dx, np.ndarray) and dx.ndim == 1):
-        return dx, False
-    steps = np.diff(dx.astype(np.float64) if dx.dtype.kind in "iu" else dx)
-    if (steps == steps[0]).all():
-        return steps[0], False
-    return dx, True
 
 
 def _mergeable_chunks(
@@ -282,6 +269,15 @@ def _mergeable_chunks(
     return tuple(merged)
 
 
+def _block_plan(plan: AxisPlan, uneven: bool) -> AxisPlan:
+    """``plan`` as every block takes it: coordinates NumPy found uneven become the block's
+    own slice, flagged as a slice of a non-uniform whole."""
+    if not uneven:
+        return plan
+    request = plan.request._replace(spacing=_BLOCK_COORDINATES, uneven=True)
+    return AxisPlan(plan.compute, request)
+
+
 def _block_gradient(
     center: np.ndarray,
     faces: list[list[np.ndarray | None]],
@@ -292,42 +288,34 @@ def _block_gradient(
     """One block's gradient along each axis (a tuple for several axes), from the block and
     its faces, the neighbours' cells just before and after it along each axis in
     ``layout.halo``."""
-    if layout.plan is None or any(center.shape[ax] < layout.edge_order + 1 for ax in layout.axes):
+    if layout.plans is None or any(center.shape[ax] < layout.edge_order + 1 for ax in layout.axes):
         return _assembled_block_gradient(center, faces, coordinates, layout, index)
     # The block on its own gives every point whose stencil stays inside it: the interior,
     # and the one-sided edges of the whole array. Only its outermost layers towards a
     # neighbour read a face: each is recomputed from a slab of three layers, face included,
     # whose middle layer gets the interior stencil. No copy of the block is made.
-    plan = [
-        (code, spacing if x is None else _block_coordinates(layout, x, ax, index[ax], False))
-        for ax, (code, spacing), x in zip(layout.axes, layout.plan, coordinates, strict=True)
+    plans = [
+        plan
+        if x is None
+        else plan.with_spacing(_block_coordinates(layout, x, ax, index[ax], False))
+        for ax, plan, x in zip(layout.axes, layout.plans, coordinates, strict=True)
     ]
     outs = [np.empty(center.shape, dtype=layout.dtype) for _ in layout.axes]
-    _compute(
-        center, outs, layout.axes, plan, layout.edge_order, layout.workers, uneven=layout.uneven
-    )
+    fill(center, outs, plans, layout.edge_order, layout.workers)
     for ax, pair in zip(sorted(layout.halo), faces, strict=True):
         k = layout.axes.index(ax)
-        code, spacing = plan[k]
         x = coordinates[k]
         for face, low in zip(pair, (True, False), strict=True):
             if face is None:
                 continue
             next_to_face = center[_along(center.ndim, ax, slice(0, 2) if low else slice(-2, None))]
             slab = np.concatenate((face, next_to_face) if low else (next_to_face, face), axis=ax)
+            plan = plans[k]
             if x is not None:
                 edge = layout.offsets[ax][index[ax] + (0 if low else 1)]
-                spacing = x[edge - 1 : edge + 2] if low else x[edge - 2 : edge + 1]
+                plan = plan.with_spacing(x[edge - 1 : edge + 2] if low else x[edge - 2 : edge + 1])
             slab_out = np.empty(slab.shape, dtype=layout.dtype)
-            _compute(
-                slab,
-                [slab_out],
-                (ax,),
-                [(code, spacing)],
-                layout.edge_order,
-                1,
-                uneven=(layout.uneven[k],),
-            )
+            fill(slab, [slab_out], [plan], layout.edge_order, 1)
             boundary = _along(center.ndim, ax, slice(0, 1) if low else slice(-1, None))
             outs[k][boundary] = slab_out[_along(center.ndim, ax, slice(1, 2))]
     return tuple(outs) if layout.several else outs[0]
@@ -360,31 +348,24 @@ def _assembled_block_gradient(
     inside_block = tuple(
         slice(b, size - a) for b, a, size in zip(before, after, block.shape, strict=True)
     )
-    if layout.plan is None:
+    if layout.plans is None:
         spacings = [
             dx if x is None else _block_coordinates(layout, x, ax, index[ax], True)
             for ax, dx, x in zip(layout.axes, layout.numpy_spacings, coordinates, strict=True)
         ]
-        result = _numpy_gradient(block, *spacings, axis=layout.axes, edge_order=layout.edge_order)
+        result = numpy_gradient(block, *spacings, axis=layout.axes, edge_order=layout.edge_order)
         parts: list[np.ndarray] = [
             part[inside_block] for part in (result if isinstance(result, tuple) else [result])
         ]
         return tuple(parts) if layout.several else parts[0]
-    plan = []
-    for ax, (code, spacing), x in zip(layout.axes, layout.plan, coordinates, strict=True):
-        if x is not None:
-            spacing = _block_coordinates(layout, x, ax, index[ax], True)
-        plan.append((code, spacing))
+    plans = [
+        plan
+        if x is None
+        else plan.with_spacing(_block_coordinates(layout, x, ax, index[ax], True))
+        for ax, plan, x in zip(layout.axes, layout.plans, coordinates, strict=True)
+    ]
     # One buffer per axis, so that a result block keeps only its own memory alive.
     outs = [np.empty(block.shape, dtype=layout.dtype) for _ in layout.axes]
-    _compute(
-        block,
-        outs,
-        layout.axes,
-        plan,
-        layout.edge_order,
-        layout.workers,
-        uneven=layout.uneven,
-    )
+    fill(block, outs, plans, layout.edge_order, layout.workers)
     kept = [out[inside_block] for out in outs]
     return tuple(kept) if layout.several else kept[0]

@@ -1,60 +1,46 @@
-"""The NumPy-compatible front of the Rust core: argument rules, dtype policy, output allocation."""
+"""`ndgradient.gradient`: the public function, its shortcut for small calls, the general path.
+
+Every rule the function follows is in ``_rules``; ``_native`` calls the core and ``_dask`` takes
+Dask arrays. The shortcut takes the general path's steps for the common call, in its order,
+and ``tests/test_fast_path.py`` checks that the two agree.
+"""
 
 from __future__ import annotations
 
-import functools
-import math
-import operator
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal, SupportsIndex
 
 import numpy as np
-from numpy.lib.array_utils import normalize_axis_tuple
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-
-__all__ = ["gradient"]
-
-# The original, kept so that a later patch of ``numpy.gradient`` cannot make us call ourselves.
-_numpy_gradient: Callable[..., Any] = np.gradient
-
-# Data dtypes the core computes natively (integers are read as they are, converted to float64).
-_NATIVE_FLOAT_CHARS = frozenset("efdFD")
-_FLOAT64 = np.dtype(np.float64)
-_TOO_SHORT = (
-    "Shape of array too small to calculate a numerical gradient, "
-    "at least (edge_order + 1) elements are required."
-)
-# Compute dtypes the core has a kernel for, for each data dtype.
-_COMPUTE_CHARS = {"d": "d", "f": "fd", "e": "efd", "D": "D", "F": "FD"}
-
-# Methods through which numpy.gradient's arithmetic reaches an ndarray subclass. A subclass
-# that overrides none of them gets NumPy's values from the plain-ndarray computation.
-_ARITHMETIC_METHODS = (
-    "__array_ufunc__",
-    "__getitem__",
-    "__setitem__",
-    "__add__",
-    "__radd__",
-    "__sub__",
-    "__rsub__",
-    "__mul__",
-    "__rmul__",
-    "__truediv__",
-    "__rtruediv__",
+from ._native import fill
+from ._rules import (
+    PYTHON_NUMBERS,
+    AxisPlan,
+    NotNative,
+    allocate_outputs,
+    asks_extended_stencils,
+    axis_plan,
+    check_edge_order,
+    check_length,
+    check_out_dtypes,
+    checked_out,
+    data_dtype,
+    extended_stencils,
+    is_dask_array,
+    is_native_data,
+    normalized_axes,
+    numpy_gradient,
+    overrides_gradient,
+    python_number_request,
+    read_spacings,
+    resolve_workers,
+    result_dtype,
+    returned_out,
 )
 
-
-def is_dask_array(x: Any) -> bool:
-    """Whether ``x`` is a Dask array, without importing Dask when nothing has."""
-    array_module = sys.modules.get("dask.array")
-    return array_module is not None and isinstance(x, array_module.Array)
-
-
-class _NotNative(Exception):
-    """Raised inside planning when NumPy's own code path must compute the call."""
+__all__ = ["general_gradient", "gradient"]
 
 
 def gradient(
@@ -289,37 +275,45 @@ def gradient(
     if (
         type(f) is np.ndarray
         and out is None
-        and periodic is False
-        and accuracy == 2
-        and period is None
-        and (not varargs or (len(varargs) == 1 and type(varargs[0]) in _PYTHON_NUMBERS))
+        and not asks_extended_stencils(periodic, period, accuracy)
+        and (not varargs or (len(varargs) == 1 and type(varargs[0]) in PYTHON_NUMBERS))
         and type(edge_order) is int
         and 1 <= edge_order <= 2
+        and f.dtype.isnative
+        and is_native_data(f.dtype)
     ):
-        # The common call, kept short (its overhead is most of a small call's time): a plain
-        # array of a native dtype, one Python-number spacing or none, the default edge rules.
-        dtype = f.dtype
-        code = "d" if dtype.kind in "iu" else dtype.char
-        if code in _NATIVE_FLOAT_CHARS and dtype.isnative:
-            ndim = f.ndim
-            axes = tuple(range(ndim)) if axis is None else normalize_axis_tuple(axis, ndim)
-            # NumPy's order: the first axis's length, its coefficients, the other lengths.
-            threads = None if workers is None else _resolve_workers(workers)
-            if not axes:
-                return ()  # nothing computed, so no spacing arithmetic (and its errors)
-            if f.shape[axes[0]] < edge_order + 1:
-                raise ValueError(_TOO_SHORT)
-            dx = varargs[0] if varargs else 1.0
-            sign = math.copysign(1.0, dx) if type(dx) is float else 1.0
-            spacing = _python_number_spacing(dx, sign, code, edge_order)
-            for ax in axes:
-                if f.shape[ax] < edge_order + 1:
-                    raise ValueError(_TOO_SHORT)
-            outs = _allocate_outputs(f, len(axes))
-            requests = [(ax, spacing, 2, False, None, False) for ax in axes]
-            _core.gradient_into(f, outs, requests, code, edge_order, threads)
-            return outs[0] if len(axes) == 1 else tuple(outs)
-    extensions = out is not None or periodic is not False or accuracy != 2 or period is not None
+        # The common call (a plain array of a native dtype, one Python-number spacing or
+        # none, NumPy's stencil), kept short since its overhead is most of a small call's
+        # time: `general_gradient`'s steps for it, in its order, without its generality.
+        code = result_dtype(f.dtype).char  # a Python number computes in the data's type
+        dx = varargs[0] if varargs else 1.0
+        shape = f.shape
+        requests = []
+        for ax in normalized_axes(axis, f.ndim):
+            check_length(shape, ax, edge_order)
+            requests.append(python_number_request(ax, dx, code, edge_order))
+        threads = resolve_workers(workers)
+        if not requests:
+            return ()
+        outs = allocate_outputs(f, len(requests))
+        _core.gradient_into(f, outs, requests, code, edge_order, threads)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+    return general_gradient(f, varargs, axis, edge_order, workers, out, periodic, period, accuracy)
+
+
+def general_gradient(
+    f: Any,
+    varargs: tuple[Any, ...],
+    axis: Any,
+    edge_order: Any,
+    workers: Any,
+    out: Any,
+    periodic: Any,
+    period: Any,
+    accuracy: Any,
+) -> Any:
+    """`gradient` for any call: Dask arrays, overrides, NumPy's code path and the core."""
+    extensions = out is not None or asks_extended_stencils(periodic, period, accuracy)
     if is_dask_array(f):
         if extensions:
             raise TypeError(
@@ -328,449 +322,85 @@ def gradient(
         from . import _dask
 
         return _dask.gradient(f, varargs, axis, edge_order, workers)
-    if (type(f) is not np.ndarray or varargs) and _overrides_gradient((f, *varargs)):
+    if (type(f) is not np.ndarray or varargs) and overrides_gradient((f, *varargs)):
         if extensions:
             raise TypeError(
                 "out=, periodic=, period= and accuracy= are ndgradient extensions; they are "
                 "not available for arguments whose type overrides numpy.gradient through "
                 "__array_function__"
             )
-        return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
+        return numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
     f = np.asanyarray(f)
-    axes = tuple(range(f.ndim)) if axis is None else normalize_axis_tuple(axis, f.ndim)  # type: ignore[arg-type]
-    try:
-        spacings = _spacings(f, varargs, axes)
-        _check_edge_order(edge_order)
-        data_dtype = _data_dtype(f)
-        plan = [
-            _axis_plan(f, ax, dx, data_dtype, edge_order)
-            for ax, dx in zip(axes, spacings, strict=True)
-        ]
-        stencils = _extended_stencils(f, axes, spacings, periodic, period, accuracy)
-    except _NotNative:
-        _check_edge_order(edge_order)
-        if workers is not None:
-            _resolve_workers(workers)  # checked, though NumPy's code path runs on one thread
-        if periodic is not False or accuracy != 2 or period is not None:
-            _extended_stencils(f, axes, (), periodic, period, accuracy)  # argument errors first
+    axes = normalized_axes(axis, f.ndim)
+    plans = _native_plans(f, varargs, axes, edge_order, periodic, period, accuracy)
+    if plans is None:
+        # NumPy's own code path, after ndgradient's own argument checks (NumPy's come first).
+        check_edge_order(edge_order)
+        resolve_workers(workers)  # checked, though NumPy's code path runs on one thread
+        if asks_extended_stencils(periodic, period, accuracy):
+            extended_stencils(f, axes, (), periodic, period, accuracy)  # argument errors first
             raise TypeError(
                 "periodic=, period= and accuracy= are computed natively only: float, complex "
                 "and integer data (not masked or overriding arithmetic) with real spacings"
-            ) from None
-        if out is None:
-            return _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
-        if isinstance(f, np.ma.MaskedArray):
-            raise TypeError("out= cannot hold a masked result; call without out=") from None
-        targets = _checked_out(out, f, varargs, len(axes))
-        result = _numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
-        results = list(result) if isinstance(result, tuple) else [result]
-        _check_out_dtypes(targets, results[0].dtype if results else f.dtype)
-        for target, value in zip(targets, results, strict=True):
-            np.copyto(target, value, casting="safe")
-        return _returned(out, targets)
-
-    threads = None if workers is None else _resolve_workers(workers)
+            )
+        return _numpy_path(f, varargs, axis, axes, edge_order, out)
+    threads = resolve_workers(workers)
     if out is None:
         if not axes:
             return ()
-        outs = _allocate_outputs(f, len(axes))
-        _compute(f, outs, axes, plan, edge_order, threads, stencils)
+        outs = allocate_outputs(f, len(axes))
+        fill(f, outs, plans, edge_order, threads)
         return outs[0] if len(axes) == 1 else tuple(outs)
-    targets = _checked_out(out, f, varargs, len(axes))
-    _check_out_dtypes(targets, _FLOAT64 if f.dtype.kind in "iu" else f.dtype)
+    targets = checked_out(out, f, varargs, len(axes))
+    check_out_dtypes(targets, result_dtype(f.dtype))
     if axes:
-        _compute(f, targets, axes, plan, edge_order, threads, stencils)
-    return _returned(out, targets)
+        fill(f, targets, plans, edge_order, threads)
+    return returned_out(out, targets)
 
 
-_ACCURACIES = (2, 4, 6, 8)
-
-
-def _per_axis(value: Any, count: int, name: str) -> list[Any]:
-    """A scalar for every axis, or a sequence with one entry per differentiated axis."""
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        if len(value) != count:
-            raise ValueError(
-                f"{name} must be one value or one per differentiated axis ({count}), "
-                f"got {len(value)}"
-            )
-        return list(value)
-    if isinstance(value, np.ndarray) and value.ndim == 1:
-        return _per_axis(value.tolist(), count, name)
-    return [value] * count
-
-
-def _extended_stencils(
+def _native_plans(
     f: np.ndarray,
+    varargs: tuple[Any, ...],
     axes: tuple[int, ...],
-    spacings: Sequence[Any],
+    edge_order: Any,
     periodic: Any,
     period: Any,
     accuracy: Any,
-) -> list[tuple[int, bool, float | None] | None] | None:
-    """Per axis, ``(accuracy, periodic, period)`` for the extended kernel, or None where
-    NumPy's own stencil applies; None for a call without extended stencils. Checks arguments.
-    """
-    if periodic is False and accuracy == 2 and period is None:
-        return None
-    if type(accuracy) is bool or not isinstance(accuracy, int | np.integer):
-        raise TypeError(f"accuracy must be an integer, got {type(accuracy).__name__}")
-    if accuracy not in _ACCURACIES:
-        raise ValueError(f"accuracy must be 2, 4, 6 or 8, got {accuracy}")
-    flags = _per_axis(periodic, len(axes), "periodic")
-    for flag in flags:
-        if not isinstance(flag, bool | np.bool_):
-            raise TypeError(f"periodic takes booleans, got {flag!r}")
-    periods = _per_axis(period, len(axes), "period")
-    per_axis = isinstance(period, Sequence | np.ndarray)
-    plan: list[tuple[int, bool, float | None] | None] = []
-    for i, (ax, flag, length) in enumerate(zip(axes, flags, periods, strict=True)):
-        coordinates = (
-            i < len(spacings) and isinstance(spacings[i], np.ndarray) and spacings[i].ndim == 1
-        )
-        if length is not None:
-            if not flag or not coordinates:
-                if per_axis:
-                    raise ValueError(
-                        f"period= is for periodic axes with coordinate arrays; axis {ax} "
-                        f"is {'not periodic' if not flag else 'uniformly spaced'}"
-                    )
-                length = None  # a single period serves the periodic coordinate axes only
-            else:
-                length = float(length)
-                if not math.isfinite(length):
-                    raise ValueError(f"period must be finite, got {length}")
-        elif flag and coordinates:
-            raise ValueError(
-                f"periodic axis {ax} has a coordinate array: give its period= (the wrap "
-                "step is period - (x[-1] - x[0]))"
-            )
-        if f.shape[ax] < accuracy + 1 and (flag or accuracy > 2):
-            raise ValueError(
-                f"axis {ax} of length {f.shape[ax]} is too short for accuracy={accuracy}: "
-                f"the stencil needs at least {accuracy + 1} points"
-            )
-        plan.append((int(accuracy), bool(flag), length) if flag or accuracy > 2 else None)
-    if isinstance(period, int | float | np.number) and not any(
-        p is not None and p[2] is not None for p in plan
-    ):
-        raise ValueError("period= is for periodic axes with coordinate arrays; there are none")
-    return plan
-
-
-def _resolve_workers(workers: Any) -> int:
-    """scipy.fft's rule: a positive count, or a negative one counted back from the CPUs."""
-    count = operator.index(workers)
-    cpus = _core.available_cpus()
-    resolved = count if count > 0 else cpus + 1 + count
-    if count == 0 or resolved < 1 or resolved > _MAX_WORKERS:
-        raise ValueError(
-            f"workers value out of range; got {count}, must not be less than {-cpus} or 0, "
-            f"nor more than {_MAX_WORKERS}"
-        )
-    return resolved
-
-
-# More threads than this is a mistake, not a request (each worker is an OS thread).
-_MAX_WORKERS = 1024
-
-
-def _overrides_gradient(relevant: tuple[Any, ...]) -> bool:
-    """Whether an argument's type overrides NumPy functions via ``__array_function__``."""
-    default = np.ndarray.__array_function__
-    for arg in relevant:
-        override = getattr(type(arg), "__array_function__", default)
-        if override is not default:
-            return True
-    return False
-
-
-def _spacings(f: np.ndarray, varargs: tuple[Any, ...], axes: tuple[int, ...]) -> list[Any]:
-    """NumPy's reading of ``varargs``: one scalar or one 1-D array per axis, same errors."""
-    n, len_axes = len(varargs), len(axes)
-    if n == 0:
-        return [1.0] * len_axes
-    if n == 1 and np.ndim(varargs[0]) == 0:
-        return [varargs[0]] * len_axes
-    if n != len_axes:
-        raise TypeError("invalid number of arguments")
-    spacings = list(varargs)
-    not_native = False
-    for i, distances in enumerate(spacings):
-        distances = np.asanyarray(distances)
-        if distances.ndim == 0:
-            continue  # NumPy keeps the scalar object itself
-        if distances.ndim != 1:
-            raise ValueError("distances must be either scalars or 1d")
-        if len(distances) != f.shape[axes[i]]:
-            raise ValueError(
-                "when 1d, distances must match the length of the corresponding dimension"
-            )
-        if type(distances) is not np.ndarray or not (
-            distances.dtype.kind in "iu" or distances.dtype.char in "efd"
-        ):
-            # NumPy's own next steps, so that its errors (TypeError for boolean coordinates,
-            # IndexError for one point) come in its order, before any later argument's.
-            differences = np.diff(distances)
-            differences[0]
-            not_native = True
-            continue
-        if len(distances) < 2:
-            # NumPy indexes the first of no coordinate differences.
-            raise IndexError("index 0 is out of bounds for axis 0 with size 0")
-        spacings[i] = distances
-    if not_native:
-        raise _NotNative
-    return spacings
-
-
-def _check_edge_order(edge_order: Any) -> None:
-    if edge_order > 2:
-        raise ValueError("'edge_order' greater than 2 not supported")
-    if not (edge_order == 1 or edge_order == 2):
-        raise ValueError(
-            f"edge_order must be 1 or 2, got {edge_order!r} (numpy.gradient silently "
-            "accepts other values and returns inconsistent edges; ndgradient refuses them)"
-        )
-
-
-def _data_dtype(f: np.ndarray) -> np.dtype[Any]:
-    """The dtype NumPy differences ``f`` in, or _NotNative for NumPy's own code path."""
-    cls = type(f)
-    if cls is not np.ndarray and (
-        issubclass(cls, np.ma.MaskedArray)
-        or any(getattr(cls, m) is not getattr(np.ndarray, m) for m in _ARITHMETIC_METHODS)
-    ):
-        raise _NotNative
-    if f.dtype.kind in "iu":
-        return _FLOAT64
-    if f.dtype.char in _NATIVE_FLOAT_CHARS:
-        return f.dtype if f.dtype.isnative else f.dtype.newbyteorder("=")
-    raise _NotNative
-
-
-def _checked_out(out: Any, f: np.ndarray, varargs: tuple[Any, ...], count: int) -> list[Any]:
-    """The arrays ``out`` stands for, one per axis, after every check but the dtype's."""
-    if isinstance(out, np.ndarray):
-        if out.ndim == f.ndim + 1:
-            if out.shape != (count, *f.shape):
-                raise ValueError(
-                    f"stacked out must have shape {(count, *f.shape)} (one {f.shape} array "
-                    f"per differentiated axis), got {out.shape}"
-                )
-            targets = list(out)
-        elif count == 1:
-            targets = [out]
-        else:
-            raise ValueError(
-                f"out must be a sequence of {count} arrays or one stacked array of shape "
-                f"{(count, *f.shape)}, got one array of shape {out.shape}"
-            )
-    elif isinstance(out, Sequence) and not isinstance(out, str | bytes):
-        targets = list(out)
-        if len(targets) != count:
-            raise ValueError(
-                f"out must hold one array per differentiated axis: {count}, got {len(targets)}"
-            )
-    else:
-        raise TypeError(f"out must be an ndarray or a sequence of them, got {type(out).__name__}")
-    inputs = [f, *(v for v in varargs if isinstance(v, np.ndarray))]
-    for i, target in enumerate(targets):
-        name = f"out[{i}]" if len(targets) > 1 or not isinstance(out, np.ndarray) else "out"
-        if not isinstance(target, np.ndarray):
-            raise TypeError(f"{name} must be a numpy.ndarray, got {type(target).__name__}")
-        if isinstance(target, np.ma.MaskedArray):
-            raise TypeError(f"{name} is a masked array; out= takes plain arrays")
-        if target.shape != f.shape:
-            raise ValueError(f"{name} must have the input's shape {f.shape}, got {target.shape}")
-        if not target.flags.writeable:
-            raise ValueError(f"{name} is read-only")
-        if _overlaps_itself(target):
-            raise ValueError(f"{name} has elements that share memory (overlapping strides)")
-        for j, source in enumerate(inputs):
-            if _may_overlap(target, source):
-                what = "the input f" if j == 0 else "a spacing array"
-                raise ValueError(f"{name} shares memory with {what}")
-        for k in range(i):
-            if _may_overlap(target, targets[k]):
-                raise ValueError(f"{name} shares memory with out[{k}]")
-    return targets
-
-
-def _may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two arrays share memory; undecidable quickly counts as sharing."""
-    if a.size == 0 or b.size == 0 or not np.may_share_memory(a, b):
-        return False
+) -> list[AxisPlan] | None:
+    """Each axis's plan for the core, NumPy's argument errors in NumPy's order; None where
+    NumPy's own code path must compute the call."""
     try:
-        # NumPy's stub allows only its two named limits; any positive bound works at runtime.
-        return bool(np.shares_memory(a, b, max_work=100_000))  # type: ignore[arg-type]
-    except np.exceptions.TooHardError:
-        return True
+        spacings = read_spacings(f, varargs, axes)
+        check_edge_order(edge_order)
+        data = data_dtype(f)
+        plans = [
+            axis_plan(f, ax, dx, data, edge_order) for ax, dx in zip(axes, spacings, strict=True)
+        ]
+        stencils = extended_stencils(f, axes, spacings, periodic, period, accuracy)
+    except NotNative:
+        return None
+    if stencils is None:
+        return plans
+    return [plan.with_stencil(*stencil) for plan, stencil in zip(plans, stencils, strict=True)]
 
 
-def _overlaps_itself(a: np.ndarray) -> bool:
-    """Whether two elements of ``a`` may share memory (a zero or interleaved stride).
-
-    Sufficient for safety: strides that nest (each at least the extent of the smaller ones)
-    never overlap; other layouts are refused, since threads write the outputs in parallel.
-    """
-    if a.size == 0:
-        return False
-    extent = a.itemsize
-    dims = sorted((abs(s), n) for s, n in zip(a.strides, a.shape, strict=True) if n > 1)
-    for stride, length in dims:
-        if stride < extent:
-            return True
-        extent = stride * (length - 1) + extent
-    return False
-
-
-def _check_out_dtypes(targets: list[Any], result: np.dtype[Any]) -> None:
-    for i, target in enumerate(targets):
-        if not np.can_cast(result, target.dtype, casting="safe"):
-            raise TypeError(
-                f"Cannot write the gradient (dtype {result}) into out[{i}] of dtype "
-                f"{target.dtype} with casting rule 'safe'"
-            )
-
-
-def _returned(out: Any, targets: list[Any]) -> Any:
-    """What a call with ``out`` returns: the stacked array, the one array, or a tuple."""
-    if isinstance(out, np.ndarray):
-        return out
-    return targets[0] if len(targets) == 1 else tuple(targets)  # () for no axes
-
-
-def _allocate_outputs(f: np.ndarray, count: int) -> list[np.ndarray]:
-    """``count`` outputs with NumPy's dtype (float64 for integers, else the input's, byte
-    order included), layout and subclass.
-
-    For integers NumPy allocates ``empty_like(f.astype(float64))``; ``empty_like`` does not
-    always keep the strides of length-1 axes, so the layout is that of two ``empty_like``
-    steps. The intermediate array is never written, so it costs no page faults.
-    """
-    if f.dtype.kind in "iu":
-        prototype = np.empty_like(f, dtype=_FLOAT64)
-        return [np.empty_like(prototype) for _ in range(count)]
-    return [np.empty_like(f) for _ in range(count)]
-
-
-_PYTHON_NUMBERS = (int, float, bool)
-
-
-def _is_native_scalar(dx: Any) -> bool:
-    if type(dx) in _PYTHON_NUMBERS:
-        return True
-    if isinstance(dx, np.generic) or (type(dx) is np.ndarray and dx.ndim == 0):
-        return dx.dtype.kind in "biu" or dx.dtype.char in "efd"
-    return False
-
-
-def _axis_plan(
-    f: np.ndarray, axis: int, dx: Any, data_dtype: np.dtype[Any], edge_order: int
-) -> tuple[str, Any]:
-    """The compute dtype code and the core's spacing argument for one axis."""
-    if f.shape[axis] < edge_order + 1:
-        raise ValueError(_TOO_SHORT)
-    if isinstance(dx, np.ndarray) and dx.ndim == 1:
-        coordinate_dtype = np.dtype(np.float64) if dx.dtype.kind in "iu" else dx.dtype
-        compute = np.result_type(data_dtype, coordinate_dtype)
-        spacing: Any = dx if dx.dtype.isnative else dx.astype(dx.dtype.newbyteorder("="))
-    elif type(dx) in _PYTHON_NUMBERS:
-        # A Python number is weak (NEP 50): NumPy computes in the data's own dtype.
-        compute = data_dtype
-        # The sign is part of the key: -0.0 == 0.0 but gives other bits.
-        sign = math.copysign(1.0, dx) if type(dx) is float else 1.0
-        spacing = _python_number_spacing(dx, sign, compute.char, edge_order)
-    elif _is_native_scalar(dx):
-        # NumPy's own expressions, evaluated by NumPy in the spacing's type.
-        with np.errstate(all="ignore"):
-            twice_dx = 2.0 * dx
-            compute = np.result_type(data_dtype, twice_dx)
-            # NumPy divides the first-order edges by ``dx`` itself, whose type can promote
-            # less far (``np.int8`` vs the float64 of ``2. * dx``). For real data one
-            # correctly rounded division gives the same bits in either type; for complex
-            # data (Smith's algorithm rounds several times) it does not.
-            if data_dtype.kind == "c" and np.result_type(data_dtype, dx) != compute:
-                raise _NotNative
-
-            def exact(value: Any) -> float:
-                # Rounded to the compute type as NumPy's ufunc would; exact as a Python float.
-                return float(np.asarray(value, dtype=compute).real)
-
-            edges = None
-            if edge_order == 2:
-                first = (-1.5 / dx, 2.0 / dx, -0.5 / dx)
-                last = (0.5 / dx, -2.0 / dx, 1.5 / dx)
-                edges = (tuple(exact(v) for v in first), tuple(exact(v) for v in last))
-            spacing = (exact(twice_dx), exact(dx), edges)
-    else:
-        raise _NotNative
-    if compute.char not in _COMPUTE_CHARS[data_dtype.char]:
-        raise _NotNative
-    return compute.char, spacing
-
-
-@functools.lru_cache(maxsize=512)
-def _python_number_spacing(dx: float, sign: float, code: str, edge_order: int) -> tuple[Any, ...]:
-    """The core's spacing tuple for a Python-number spacing, computed in ``code``'s type.
-
-    Python's float arithmetic is NumPy's float64 arithmetic; for float64 and complex128 the
-    values are used as they are, otherwise NumPy rounds them to the compute type.
-    """
-    twice_dx = 2.0 * dx
-    values: tuple[float, ...] = (twice_dx, dx)
-    if edge_order == 2:
-        values += (-1.5 / dx, 2.0 / dx, -0.5 / dx, 0.5 / dx, -2.0 / dx, 1.5 / dx)
-    if code not in "dD":
-        with np.errstate(all="ignore"):
-            values = tuple(float(v) for v in np.array(values, dtype=code).real)
-    else:
-        values = tuple(float(v) for v in values)
-    edges = (values[2:5], values[5:8]) if edge_order == 2 else None
-    return (values[0], values[1], edges)
-
-
-def _compute(
+def _numpy_path(
     f: np.ndarray,
-    outs: list[np.ndarray],
+    varargs: tuple[Any, ...],
+    axis: Any,
     axes: tuple[int, ...],
-    plan: list[tuple[str, Any]],
-    edge_order: int,
-    workers: int | None,
-    stencils: list[tuple[int, bool, float | None] | None] | None = None,
-    uneven: Sequence[bool] | None = None,
-) -> None:
-    """Fills ``outs`` through the core: one fused pass per compute dtype. ``uneven`` flags
-    coordinate arrays that are slices of a longer, non-uniform array (Dask blocks)."""
-    if f.size == 0:
-        return  # nothing to write (and zero-size outputs may share one address)
-    source = f.view(np.ndarray)
-    if not source.dtype.isnative:
-        source = source.astype(source.dtype.newbyteorder("="))
-    targets = [out.view(np.ndarray) for out in outs]
-    # The core writes the data's dtype in native byte order; other outputs get a copy.
-    written = _FLOAT64 if f.dtype.kind in "iu" else f.dtype.newbyteorder("=")
-    natives = [t if t.dtype == written else np.empty_like(t, dtype=written) for t in targets]
-    codes = [code for code, _ in plan]
-    for code in dict.fromkeys(codes):
-        chosen = [i for i, c in enumerate(codes) if c == code]
-        requests = []
-        for i in chosen:
-            accuracy, periodic, period = (stencils[i] if stencils else None) or (2, False, None)
-            requests.append(
-                (
-                    axes[i],
-                    plan[i][1],
-                    accuracy,
-                    periodic,
-                    period,
-                    bool(uneven[i]) if uneven is not None else False,
-                )
-            )
-        _core.gradient_into(
-            source, [natives[i] for i in chosen], requests, code, int(edge_order), workers
-        )
-    for target, native in zip(targets, natives, strict=True):
-        if native is not target:
-            np.copyto(target, native, casting="safe")
+    edge_order: Any,
+    out: Any,
+) -> Any:
+    """`numpy.gradient`'s result, copied into ``out=`` if given."""
+    if out is None:
+        return numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
+    if isinstance(f, np.ma.MaskedArray):
+        raise TypeError("out= cannot hold a masked result; call without out=")
+    targets = checked_out(out, f, varargs, len(axes))
+    result = numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
+    results = list(result) if isinstance(result, tuple) else [result]
+    check_out_dtypes(targets, results[0].dtype if results else f.dtype)
+    for target, value in zip(targets, results, strict=True):
+        np.copyto(target, value, casting="safe")
+    return returned_out(out, targets)
