@@ -55,40 +55,31 @@ def gradient(
     accuracy: Literal[2, 4, 6, 8] = 2,
 ) -> Any:
     """
-    Return the gradient of an N-dimensional array, exactly as `numpy.gradient` does.
+    Differentiate sampled values along one or more axes, giving `numpy.gradient`'s result.
 
-    The gradient is computed using second order accurate central differences in the interior
-    points and either first or second order accurate one-sided (forward or backward)
-    differences at the boundaries. The returned gradient hence has the same shape as the input
-    array. The values are bit-for-bit those of `numpy.gradient` (NumPy 2 promotion rules),
-    computed in one parallel pass by a Rust core with the GIL released.
+    Every output value is a finite difference of `f`: a centred difference over a point's two
+    neighbours inside each axis, and a one-sided difference at its first and last point,
+    whose accuracy `edge_order` sets. Each derivative has the shape of `f`. The arguments are
+    those of `numpy.gradient` and so are the results, to the last bit (with NumPy 2's
+    promotion rules); a Rust core computes them in one pass over memory, on several threads,
+    with the GIL released.
 
     Parameters
     ----------
     f : array_like
-        An N-dimensional array containing samples of a scalar function.
-    *varargs : list of scalar or array, optional
-        Spacing between `f` values. Default unitary spacing for all dimensions.
-        Spacing can be specified using:
-
-        1. single scalar to specify a sample distance for all dimensions.
-        2. N scalars to specify a constant sample distance for each dimension.
-           i.e. `dx`, `dy`, `dz`, ...
-        3. N arrays to specify the coordinates of the values along each
-           dimension of F. The length of the array must match the size of
-           the corresponding dimension
-        4. Any combination of N scalars/arrays with the meaning of 2. and 3.
-
-        If `axis` is given, the number of varargs must equal the number of axes
-        specified in the axis parameter.
+        The samples, an array of any number of dimensions.
+    *varargs : scalar or 1-D array, optional
+        Where the samples lie. Given nothing, neighbouring samples are one unit apart along
+        every axis. A single scalar is the distance between neighbours along every
+        differentiated axis. Otherwise, pass one item per differentiated axis, in the order
+        of `axis`: a scalar for evenly spaced samples, or a 1-D array of the coordinates of
+        the samples along that axis, as long as the axis. Scalars and arrays can be mixed.
     axis : None or int or tuple of ints, optional
-        Gradient is calculated only along the given axis or axes.
-        The default (axis = None) is to calculate the gradient for all the axes
-        of the input array. axis may be negative, in which case it counts from
-        the last to the first axis.
+        Which axes to differentiate along; a negative axis counts back from the last one.
+        None (the default) means all of them.
     edge_order : {1, 2}, optional
-        Gradient is calculated using N-th order accurate differences
-        at the boundaries. Default: 1.
+        The order of accuracy of the one-sided differences at both ends of each axis: 1 (the
+        default) takes two points there, 2 takes three.
     workers : int, optional
         Keyword-only (an ndgradient extension, as in `scipy.fft`). The number of threads the
         native core may use. None (default) uses ``NDGRADIENT_NUM_THREADS`` if set, else every
@@ -132,11 +123,10 @@ def gradient(
     Returns
     -------
     gradient : ndarray or tuple of ndarray
-        A tuple of ndarrays (or a single ndarray if there is only one
-        dimension) corresponding to the derivatives of f with respect
-        to each dimension. Each derivative has the same shape as f, the dtype
-        `numpy.gradient` gives (float64 for integer input, the input's dtype for
-        floating and complex input), the input's memory layout and its array subclass.
+        The derivative along each differentiated axis, in the order of `axis`: one array for
+        one axis, a tuple for several (and an empty tuple for none). Each has `f`'s shape,
+        memory layout and array subclass, and the dtype `numpy.gradient` gives: float64 for
+        integer `f`, `f`'s own dtype (byte order included) for float and complex `f`.
 
     Raises
     ------
@@ -144,11 +134,12 @@ def gradient(
         If an axis is out of range.
     ValueError
         For repeated axes, spacing arrays of the wrong length or dimension, an axis shorter
-        than ``edge_order + 1``, an `edge_order` other than 1 or 2, and ``workers=0`` or a
-        negative `workers` beyond the CPU count. For the extensions: an `out` of the wrong
-        shape or count, read-only or sharing memory; an `accuracy` other than 2, 4, 6, 8 or
-        an axis shorter than ``accuracy + 1``; a periodic coordinate axis without a `period`,
-        a period that does not reach past the coordinates, or a period for another axis.
+        than ``edge_order + 1``, an `edge_order` other than 1 or 2, and ``workers=0``, a
+        negative `workers` beyond the CPU count or one above 1024. For the extensions: an
+        `out` of the wrong shape or count, read-only or sharing memory; an `accuracy` other
+        than 2, 4, 6, 8 or an axis shorter than ``accuracy + 1``; a periodic coordinate axis
+        without a `period`, a period that does not reach past the coordinates, or a period
+        for another axis.
     TypeError
         For the wrong number of spacing arguments, and boolean input (as NumPy). For an `out`
         whose dtype the result cannot be cast to safely, a non-integer `accuracy`, and the
@@ -220,35 +211,36 @@ def gradient(
     --------
     >>> import numpy as np
     >>> import ndgradient
-    >>> f = np.array([1, 2, 4, 7, 11, 16])
-    >>> ndgradient.gradient(f)
-    array([1. , 1.5, 2.5, 3.5, 4.5, 5. ])
-    >>> ndgradient.gradient(f, 2)
-    array([0.5 ,  0.75,  1.25,  1.75,  2.25,  2.5 ])
+    >>> squares = np.array([0, 1, 4, 9, 16, 25])  # x**2 at x = 0, 1, ..., 5
+    >>> ndgradient.gradient(squares)
+    array([1., 2., 4., 6., 8., 9.])
+    >>> ndgradient.gradient(squares, 0.5)  # the samples half a unit apart
+    array([ 2.,  4.,  8., 12., 16., 18.])
 
-    Spacing given as coordinates:
+    Second-order edges are exact for a parabola at the ends too:
 
-    >>> x = np.arange(f.size)
-    >>> ndgradient.gradient(f, x)
-    array([1. ,  1.5,  2.5,  3.5,  4.5,  5. ])
-    >>> x = np.array([0., 1., 1.5, 3.5, 4., 6.])
-    >>> ndgradient.gradient(f, x)
-    array([1. ,  3. ,  3.5,  6.7,  6.9,  2.5])
+    >>> ndgradient.gradient(squares, edge_order=2)
+    array([ 0.,  2.,  4.,  6.,  8., 10.])
 
-    A two-dimensional array gives one array per axis:
+    Uneven samples, given by their coordinates:
 
-    >>> gy, gx = ndgradient.gradient(np.array([[1, 2, 6], [3, 4, 5]]))
-    >>> gy
-    array([[ 2.,  2., -1.],
-           [ 2.,  2., -1.]])
-    >>> gx
-    array([[1. , 2.5, 4. ],
-           [1. , 1. , 1. ]])
-    >>> ndgradient.gradient(np.array([0, 1, 4, 9, 16]), edge_order=2)
-    array([0., 2., 4., 6., 8.])
-    >>> ndgradient.gradient(np.array([[1, 2, 6], [3, 4, 5]]), axis=0)
-    array([[ 2.,  2., -1.],
-           [ 2.,  2., -1.]])
+    >>> x = np.array([0.0, 1.0, 3.0, 4.0, 6.0, 7.0])
+    >>> ndgradient.gradient(x**2, x)
+    array([ 1.,  2.,  6.,  8., 12., 13.])
+
+    One derivative per axis of a two-dimensional array, or along the chosen axes only:
+
+    >>> plane = np.array([[0, 1, 2], [10, 11, 12]])  # 10 more per row, 1 more per column
+    >>> per_row, per_column = ndgradient.gradient(plane)
+    >>> per_row
+    array([[10., 10., 10.],
+           [10., 10., 10.]])
+    >>> per_column
+    array([[1., 1., 1.],
+           [1., 1., 1.]])
+    >>> ndgradient.gradient(plane, np.array([0.0, 5.0]), axis=0)
+    array([[2., 2., 2.],
+           [2., 2., 2.]])
 
     Extensions (keyword-only). Reuse output buffers, one per axis or stacked:
 
