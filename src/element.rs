@@ -38,6 +38,11 @@ pub trait Real:
     fn to_f64(self) -> f64;
     /// `self * a + b` with a single rounding.
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// This value in another real type: exact when widening, one correct rounding when
+    /// narrowing (through `f64`, which holds every `f16` and `f32` exactly).
+    fn convert<R: Real>(self) -> R {
+        R::from_f64(self.to_f64())
+    }
 }
 
 impl Real for f64 {

@@ -1,19 +1,37 @@
 //! ndgradient: a bit-exact, parallel `numpy.gradient`.
 //!
-//! The crate is a pure numerical core ([`element`], [`stencil`], [`kernel`]) over ndarray views
-//! of any strides, plus, behind the `python` feature, the thin PyO3 binding that Python sees as
-//! `ndgradient._core`. The core has no PyO3 types and no `unsafe` code (forbidden crate-wide in
-//! `Cargo.toml`).
+//! The crate is a pure numerical core over ndarray views of any strides, in layers:
+//!
+//! * [`element`]: NumPy's per-element arithmetic in each type; [`dtypes`]: the stored, data
+//!   and compute types of one computation, bundled;
+//! * [`stencil`]: what a derivative along an axis is made of (pieces of points, taps,
+//!   weights, formulas) and NumPy's stencil; [`extended`]: the periodic and higher-accuracy
+//!   stencils, as other constructors of the same type;
+//! * [`evaluate`]: a stencil's arithmetic over a run of points; [`walk`]: the one traversal of
+//!   memory that computes every requested axis in one pass;
+//! * [`threads`]: where work runs, decided once per call; [`request`]: the entry point
+//!   (requests to stencils, parts with a checkpoint between them); [`error`]: every refusal;
+//! * [`reference`](mod@reference): the per-element form the walk is tested against.
+//!
+//! Behind the `python` feature, the thin PyO3 binding that Python sees as `ndgradient._core`
+//! only extracts arguments, releases the GIL, calls [`request::gradient`] and maps errors. The
+//! core has no PyO3 types and no `unsafe` code (forbidden crate-wide in `Cargo.toml`).
 
+pub mod dtypes;
 pub mod element;
-pub mod fused;
-pub mod kernel;
+pub mod error;
+pub mod evaluate;
+pub mod extended;
+pub mod reference;
+pub mod request;
 pub mod stencil;
 pub mod threads;
-pub mod wide;
+pub mod walk;
 
 #[cfg(feature = "python")]
-mod python;
+mod binding;
 
-pub use kernel::{gradient_axis, GradientError};
-pub use stencil::{AxisStencil, EdgeOrder, Interior, Steps};
+pub use dtypes::{Dtypes, Promotion, Weight};
+pub use error::GradientError;
+pub use request::{gradient, Coordinates, Request, Spacing, StencilOptions, UniformSpacing};
+pub use stencil::{EdgeOrder, Stencil, Steps};

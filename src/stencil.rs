@@ -1,16 +1,31 @@
-//! Finite-difference weights along one axis, computed as `numpy.gradient` computes them.
+//! What a derivative along one axis is made of, for every point of the axis: which input
+//! points (taps) it reads, with which weights, and by which formula. The walk
+//! ([`crate::walk`]) and the evaluators ([`crate::evaluate`]) know nothing else about a
+//! stencil, so NumPy's stencil (here) and the extended ones ([`crate::extended`]) are two
+//! constructors of the same [`Stencil`].
+//!
+//! An axis is cut into [`Piece`]s: runs of consecutive points that share a formula and tap
+//! offsets. NumPy's stencil has three (first point, interior, last point); an extended one a
+//! few more (one per edge point whose window is one-sided, or the wrapped points of a periodic
+//! axis).
 //!
 //! NumPy evaluates every coefficient in the spacing's own type (a coordinate array's dtype, or
 //! the type of the scalar spacing) and only then promotes it to the compute type. The
-//! constructors here do the same: the arithmetic runs in `X`, the result is widened to `R`.
+//! constructors do the same: the arithmetic runs in `X`, the result is converted to `R`.
 
-use crate::element::{Cast, Real};
+use crate::element::Real;
+use crate::error::GradientError;
+use crate::threads::Execution;
 use ndarray::ArrayView1;
 use rayon::prelude::*;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
-/// Accuracy of the one-sided differences at the two ends of an axis.
+/// The most taps a point's formula reads (accuracy 8: nine points).
+pub const MAX_TAPS: usize = 9;
+
+/// Accuracy of NumPy's one-sided differences at the two ends of an axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EdgeOrder {
     /// `(f[1] - f[0]) / dx`.
@@ -29,121 +44,265 @@ impl EdgeOrder {
     }
 }
 
-/// Weights for one axis, already in the real part `R` of the compute type. A non-uniform axis
-/// borrows its coordinates for `'x`.
+/// NumPy's edge weights of one axis, for the edge order they were made for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Edges<R> {
+    /// First-order: the divisors `dx` at the start and at the end of the axis.
+    First { divisors: [R; 2] },
+    /// Second-order: the weights of `f[0], f[1], f[2]` and of `f[-3], f[-2], f[-1]`.
+    Second { first: [R; 3], last: [R; 3] },
+}
+
+/// How one tap's value is multiplied by its real weight in a [`Formula::Sum`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// NumPy's `a * f[...]`: the weight promoted to the compute type first (for complex
+    /// data, NumPy's complex multiply with a zero imaginary part).
+    Promoted,
+    /// Each part of the value times the weight (ndgradient's extended stencils).
+    Scaled,
+}
+
+/// The formula of a piece's points.
 #[derive(Clone, Debug)]
-pub struct AxisStencil<'x, R> {
-    /// How interior points are differenced.
-    pub interior: Interior<'x, R>,
-    /// Divisors of the first-order edges: `dx` at the start and at the end of the axis.
-    pub edge_divisors: [R; 2],
-    /// Second-order weights for `f[0], f[1], f[2]`.
-    pub first_edge: [R; 3],
-    /// Second-order weights for `f[-3], f[-2], f[-1]`.
-    pub last_edge: [R; 3],
+pub enum Formula<'x, R> {
+    /// `(f[tap 1] - f[tap 0]) / divisor`: NumPy's central and first-order differences, the
+    /// difference in the data type and the division in the compute type.
+    Quotient { divisor: R },
+    /// `w0 f[tap 0] + w1 f[tap 1] + ...`, summed left to right in the compute type.
+    Sum { term: Term, weights: Weights<'x, R> },
 }
 
-/// The interior stencil.
+/// The weights of a [`Formula::Sum`].
 #[derive(Clone, Debug)]
-pub enum Interior<'x, R> {
-    /// `(f[i+1] - f[i-1]) / divisor`, with `divisor = 2 * dx`.
-    Uniform {
-        /// `2 * dx`, as NumPy computes it in the spacing's type.
-        divisor: R,
-    },
-    /// `a[i] * f[i-1] + b[i] * f[i] + c[i] * f[i+1]` for `i` in `1..n-1`, one weight triple
-    /// per interior point, computed on demand.
-    Weighted(Arc<dyn InteriorWeights<R> + 'x>),
+pub enum Weights<'x, R> {
+    /// The same for every point of the piece: one per tap.
+    Same(Vec<R>),
+    /// Their own for every point, given a block at a time.
+    PerPoint(Arc<dyn PointWeights<R> + 'x>),
 }
 
-impl<R: PartialEq + Copy + Default> PartialEq for AxisStencil<'_, R> {
-    fn eq(&self, other: &Self) -> bool {
-        self.interior == other.interior
-            && self.edge_divisors == other.edge_divisors
-            && self.first_edge == other.first_edge
-            && self.last_edge == other.last_edge
-    }
+/// Weights that differ from point to point (coordinate arrays).
+pub trait PointWeights<R>: Send + Sync + fmt::Debug {
+    /// Weights per point: the number of taps.
+    fn taps(&self) -> usize;
+
+    /// Writes the weights of axis points `first..first + len` tap by tap: tap `k` of point
+    /// `first + j` goes to `out[k * len + j]`. `out` holds `taps() * len` values.
+    fn fill(&self, first: usize, len: usize, out: &mut [R]);
 }
 
-impl<R: PartialEq + Copy + Default> PartialEq for Interior<'_, R> {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Interior::Uniform { divisor: a }, Interior::Uniform { divisor: b }) => a == b,
-            (Interior::Weighted(a), Interior::Weighted(b)) => a.to_vec() == b.to_vec(),
-            _ => false,
+/// A run of consecutive points of an axis that share a formula and tap offsets.
+#[derive(Clone, Debug)]
+pub struct Piece<'x, R> {
+    /// The points.
+    pub points: Range<usize>,
+    /// Where each tap is, relative to the point.
+    pub offsets: Vec<isize>,
+    /// Whether tap positions wrap around the axis (the edges of a periodic axis); otherwise
+    /// every tap of every point lies on the axis.
+    pub wrap: bool,
+    /// How the taps combine.
+    pub formula: Formula<'x, R>,
+}
+
+impl<R> Piece<'_, R> {
+    /// The input index of tap `k` of point `i` on an axis of `len` points.
+    #[inline]
+    pub fn source(&self, i: usize, k: usize, len: usize) -> usize {
+        let index = i as isize + self.offsets[k];
+        if self.wrap {
+            index.rem_euclid(len as isize) as usize
+        } else {
+            index as usize
         }
     }
 }
 
-/// The interior weights of a non-uniform axis.
-///
-/// They are computed on demand, a block at a time, from the coordinate steps kept in their own
-/// type: the kernels never hold an array of weights the size of the axis, and the three
-/// divisions per point are spread over the threads that use them.
-pub trait InteriorWeights<R>: Send + Sync + fmt::Debug {
-    /// The number of interior points (the axis length minus two).
-    fn len(&self) -> usize;
+/// The derivative's formula for every point of an axis of [`Stencil::len`] points: pieces in
+/// order, covering the axis. A stencil from coordinates borrows them for `'x`.
+#[derive(Clone, Debug)]
+pub struct Stencil<'x, R> {
+    len: usize,
+    pieces: Vec<Piece<'x, R>>,
+}
 
-    /// Whether there are no interior points.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Writes the weights `(a, b, c)` of interior points `first..first + a.len()` into the three
-    /// slices (of equal length), where interior point `k` is the axis point `k + 1`.
-    fn fill(&self, first: usize, a: &mut [R], b: &mut [R], c: &mut [R]);
-
-    /// All the weights, for tests and for the simple per-axis kernel.
-    fn to_vec(&self) -> Vec<[R; 3]>
-    where
-        R: Copy + Default,
-    {
-        let n = self.len();
-        let (mut a, mut b, mut c) = (
-            vec![R::default(); n],
-            vec![R::default(); n],
-            vec![R::default(); n],
+impl<'x, R: Real> Stencil<'x, R> {
+    /// A stencil from its pieces, in order; empty pieces are dropped.
+    pub(crate) fn from_pieces(len: usize, pieces: Vec<Piece<'x, R>>) -> Self {
+        let pieces: Vec<_> = pieces
+            .into_iter()
+            .filter(|p| !p.points.is_empty())
+            .collect();
+        debug_assert!(
+            pieces.first().map_or(len == 0, |p| p.points.start == 0)
+                && pieces
+                    .windows(2)
+                    .all(|w| w[0].points.end == w[1].points.start)
+                && pieces.last().map_or(true, |p| p.points.end == len),
+            "pieces cover the axis in order"
         );
-        self.fill(0, &mut a, &mut b, &mut c);
-        (0..n).map(|i| [a[i], b[i], c[i]]).collect()
+        Stencil { len, pieces }
+    }
+
+    /// The number of points of the axis.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the axis has no points.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The pieces, in the order of their points.
+    pub fn pieces(&self) -> &[Piece<'x, R>] {
+        &self.pieces
+    }
+
+    /// The piece that holds point `i`.
+    pub fn piece_at(&self, i: usize) -> &Piece<'x, R> {
+        let k = self.pieces.partition_point(|p| p.points.end <= i);
+        &self.pieces[k]
+    }
+
+    /// NumPy's stencil for a scalar spacing on an axis of `len` points: `twice_dx` and the
+    /// edge weights as NumPy computes them (`2. * dx`, `-1.5 / dx`, ...), already in `R`.
+    pub fn numpy_uniform(len: usize, twice_dx: R, edges: Edges<R>) -> Result<Self, GradientError> {
+        let interior = Formula::Quotient { divisor: twice_dx };
+        numpy_pieces(len, interior, edges)
+    }
+
+    /// NumPy's stencil for a scalar spacing held in NumPy type `X`: NumPy's `2. * dx`,
+    /// `-1.5 / dx`, `2. / dx`, ... evaluated in `X`.
+    pub fn numpy_scalar<X: Real>(
+        len: usize,
+        dx: X,
+        edge_order: EdgeOrder,
+    ) -> Result<Self, GradientError> {
+        let k = X::from_f64;
+        let over_dx = |numerator: f64| (k(numerator) / dx).convert();
+        let edges = match edge_order {
+            EdgeOrder::First => Edges::First {
+                divisors: [dx.convert(); 2],
+            },
+            EdgeOrder::Second => Edges::Second {
+                first: [over_dx(-1.5), over_dx(2.0), over_dx(-0.5)],
+                last: [over_dx(0.5), over_dx(-2.0), over_dx(1.5)],
+            },
+        };
+        Stencil::numpy_uniform(len, (k(2.0) * dx).convert(), edges)
+    }
+
+    /// NumPy's stencil for coordinates `x` (of NumPy type `X`, no wider than `R`; integers
+    /// given as `f64`, as NumPy converts them), one per point of the axis.
+    ///
+    /// As NumPy does, the steps `dx = diff(x)` are taken in `X`; when they are all equal the
+    /// axis is treated as uniform with spacing `dx[0]` ([`Steps::Checked`], checked on the
+    /// pool when `execution` is parallel), otherwise the weights are NumPy's non-uniform
+    /// formulas, computed as the walk needs them.
+    pub fn numpy_coordinates<X: Real>(
+        x: ArrayView1<'x, X>,
+        edge_order: EdgeOrder,
+        steps: Steps,
+        execution: Execution,
+    ) -> Result<Self, GradientError> {
+        if std::mem::size_of::<X>() > std::mem::size_of::<R>() {
+            return Err(GradientError::CoordinatesTooWide);
+        }
+        if x.len() < 2 {
+            return Err(GradientError::TooFewCoordinates);
+        }
+        if steps == Steps::Checked && equal_steps(x.view(), execution) {
+            return Stencil::numpy_scalar(x.len(), x[1] - x[0], edge_order);
+        }
+        let len = x.len();
+        if len < edge_order.min_points() {
+            return Err(too_short(len, edge_order));
+        }
+        let dx = |i: usize| x[i + 1] - x[i];
+        let n = len - 1; // the number of steps
+        let two = X::from_f64(2.0);
+        let edges = match edge_order {
+            EdgeOrder::First => Edges::First {
+                divisors: [dx(0).convert(), dx(n - 1).convert()],
+            },
+            EdgeOrder::Second => {
+                let (dx1, dx2) = (dx(0), dx(1));
+                let first = [
+                    -(two * dx1 + dx2) / (dx1 * (dx1 + dx2)),
+                    (dx1 + dx2) / (dx1 * dx2),
+                    -dx1 / (dx2 * (dx1 + dx2)),
+                ];
+                let (dx1, dx2) = (dx(n - 2), dx(n - 1));
+                let last = [
+                    dx2 / (dx1 * (dx1 + dx2)),
+                    -(dx2 + dx1) / (dx1 * dx2),
+                    (two * dx2 + dx1) / (dx2 * (dx1 + dx2)),
+                ];
+                Edges::Second {
+                    first: first.map(Real::convert),
+                    last: last.map(Real::convert),
+                }
+            }
+        };
+        let interior = Formula::Sum {
+            term: Term::Promoted,
+            weights: Weights::PerPoint(Arc::new(NonUniform(x))),
+        };
+        numpy_pieces(len, interior, edges)
     }
 }
 
-/// Coordinates `x` (of NumPy type `X`) whose steps `dx[i] = x[i+1] - x[i]` are taken in `X`
-/// as the weights are needed.
-#[derive(Debug)]
-struct Coordinates<'x, X>(ArrayView1<'x, X>);
-
-impl<X: Real + Cast<R>, R: Real> InteriorWeights<R> for Coordinates<'_, X> {
-    fn len(&self) -> usize {
-        self.0.len().saturating_sub(2)
+fn too_short(length: usize, edge_order: EdgeOrder) -> GradientError {
+    GradientError::AxisTooShort {
+        length,
+        needed: edge_order.min_points(),
     }
+}
 
-    fn fill(&self, first: usize, a: &mut [R], b: &mut [R], c: &mut [R]) {
-        let len = a.len();
-        let (b, c) = (&mut b[..len], &mut c[..len]);
-        let mut put = |k: usize, x0: X, x1: X, x2: X| {
-            let [wa, wb, wc] = interior_weights(x1 - x0, x2 - x1);
-            a[k] = wa.cast();
-            b[k] = wb.cast();
-            c[k] = wc.cast();
-        };
-        match self.0.as_slice() {
-            // Contiguous coordinates: a plain indexed loop, which the compiler vectorises.
-            Some(x) => {
-                let x = &x[first..first + len + 2];
-                for k in 0..len {
-                    put(k, x[k], x[k + 1], x[k + 2]);
-                }
+/// NumPy's three pieces: the first point, the interior with `interior`, the last point.
+fn numpy_pieces<'x, R: Real>(
+    len: usize,
+    interior: Formula<'x, R>,
+    edges: Edges<R>,
+) -> Result<Stencil<'x, R>, GradientError> {
+    let piece = |points: Range<usize>, offsets: &[isize], formula| Piece {
+        points,
+        offsets: offsets.to_vec(),
+        wrap: false,
+        formula,
+    };
+    let same = |weights: [R; 3]| Formula::Sum {
+        term: Term::Promoted,
+        weights: Weights::Same(weights.to_vec()),
+    };
+    let (first, last) = match edges {
+        Edges::First { divisors: [d0, d1] } => {
+            if len < 2 {
+                return Err(too_short(len, EdgeOrder::First));
             }
-            None => {
-                for k in 0..len {
-                    let i = first + k;
-                    put(k, self.0[i], self.0[i + 1], self.0[i + 2]);
-                }
-            }
+            (
+                piece(0..1, &[0, 1], Formula::Quotient { divisor: d0 }),
+                piece(len - 1..len, &[-1, 0], Formula::Quotient { divisor: d1 }),
+            )
         }
-    }
+        Edges::Second { first, last } => {
+            if len < 3 {
+                return Err(too_short(len, EdgeOrder::Second));
+            }
+            (
+                piece(0..1, &[0, 1, 2], same(first)),
+                piece(len - 1..len, &[-2, -1, 0], same(last)),
+            )
+        }
+    };
+    let offsets: &[isize] = match interior {
+        Formula::Quotient { .. } => &[-1, 1],
+        Formula::Sum { .. } => &[-1, 0, 1],
+    };
+    let interior = piece(1..len - 1, offsets, interior);
+    Ok(Stencil::from_pieces(len, vec![first, interior, last]))
 }
 
 /// How the uniformity of a coordinate array is decided.
@@ -156,111 +315,20 @@ pub enum Steps {
     Uneven,
 }
 
-/// Coordinate arrays at least this long are checked for uniformity on the thread pool.
+/// Coordinate arrays at least this long are checked for uniformity on the pool, if any.
 const PARALLEL_COORDINATES: usize = 1 << 16;
 
-impl<'x, R: Real> AxisStencil<'x, R> {
-    /// The stencil for a scalar spacing `dx`, with every derived value given exactly as NumPy
-    /// computes it (`2. * dx`, `-1.5 / dx`, ...) and already converted to `R`.
-    pub fn uniform(
-        twice_dx: R,
-        dx: R,
-        first_edge: [R; 3],
-        last_edge: [R; 3],
-    ) -> AxisStencil<'x, R> {
-        AxisStencil {
-            interior: Interior::Uniform { divisor: twice_dx },
-            edge_divisors: [dx, dx],
-            first_edge,
-            last_edge,
+/// Whether every step of `x` equals the first, as NumPy compares them (in `X`; a NaN step is
+/// never equal).
+pub(crate) fn equal_steps<X: Real>(x: ArrayView1<'_, X>, execution: Execution) -> bool {
+    let first = x[1] - x[0];
+    let step_is_first = |pair: &[X]| pair[1] - pair[0] == first;
+    match x.as_slice() {
+        Some(xs) if execution.is_parallel() && xs.len() >= PARALLEL_COORDINATES => {
+            xs.par_windows(2).all(step_is_first)
         }
-    }
-
-    /// The stencil for a scalar spacing held in NumPy type `X`: NumPy's `2. * dx`,
-    /// `-1.5 / dx`, `2. / dx`, ... evaluated in `X`.
-    pub fn from_scalar<X: Real + Cast<R>>(dx: X) -> AxisStencil<'x, R> {
-        let k = X::from_f64;
-        let over_dx = |numerator: f64| (k(numerator) / dx).cast();
-        AxisStencil::uniform(
-            (k(2.0) * dx).cast(),
-            dx.cast(),
-            [over_dx(-1.5), over_dx(2.0), over_dx(-0.5)],
-            [over_dx(0.5), over_dx(-2.0), over_dx(1.5)],
-        )
-    }
-
-    /// [`AxisStencil::from_coordinates`] (or [`AxisStencil::uneven`] for [`Steps::Uneven`]),
-    /// refusing what it cannot represent: fewer than two coordinates, or coordinates wider
-    /// than `R` (NumPy would have computed in their type).
-    pub fn try_from_coordinates<X: Real + Cast<R>>(
-        x: ArrayView1<'x, X>,
-        steps: Steps,
-    ) -> Result<AxisStencil<'x, R>, crate::GradientError> {
-        if std::mem::size_of::<X>() > std::mem::size_of::<R>() {
-            return Err(crate::GradientError::CoordinatesTooWide);
-        }
-        if x.len() < 2 {
-            return Err(crate::GradientError::TooFewCoordinates);
-        }
-        Ok(match steps {
-            Steps::Checked => AxisStencil::from_coordinates(x),
-            Steps::Uneven => AxisStencil::uneven(x),
-        })
-    }
-
-    /// The stencil for coordinates `x` along an axis of `x.len()` points.
-    ///
-    /// As NumPy does, the differences `dx = diff(x)` are taken in `X`; when they are all equal
-    /// (`dx == dx[0]`) the axis is treated as uniform with spacing `dx[0]`, otherwise the
-    /// weights are NumPy's non-uniform formulas. Integer coordinates must be given as `f64`,
-    /// the type NumPy converts them to. Needs at least two coordinates.
-    pub fn from_coordinates<X: Real + Cast<R>>(x: ArrayView1<'x, X>) -> AxisStencil<'x, R> {
-        assert!(x.len() >= 2, "coordinates need at least two points");
-        let parallel = x.len() >= PARALLEL_COORDINATES && crate::threads::pool_usable();
-        let first = x[1] - x[0];
-        let step_is_first = |pair: &[X]| pair[1] - pair[0] == first;
-        let uniform = match x.as_slice() {
-            Some(xs) if parallel => xs.par_windows(2).all(step_is_first),
-            Some(xs) => xs.windows(2).all(step_is_first),
-            None => x.windows(2).into_iter().all(|p| p[1] - p[0] == first),
-        };
-        if uniform {
-            AxisStencil::from_scalar(first)
-        } else {
-            AxisStencil::uneven(x)
-        }
-    }
-
-    /// NumPy's non-uniform formulas for coordinates `x`, whatever their steps: for a slice of
-    /// a longer coordinate array that NumPy found uneven (a Dask block with its halo), whose
-    /// own steps may happen to be equal. Needs at least two coordinates.
-    pub fn uneven<X: Real + Cast<R>>(x: ArrayView1<'x, X>) -> AxisStencil<'x, R> {
-        assert!(x.len() >= 2, "coordinates need at least two points");
-        let dx = |i: usize| x[i + 1] - x[i];
-        let n = x.len() - 1; // the number of steps
-        let two = X::from_f64(2.0);
-        let first_edge = {
-            let (dx1, dx2) = (dx(0), dx(1.min(n - 1)));
-            [
-                -(two * dx1 + dx2) / (dx1 * (dx1 + dx2)),
-                (dx1 + dx2) / (dx1 * dx2),
-                -dx1 / (dx2 * (dx1 + dx2)),
-            ]
-        };
-        let last_edge = {
-            let (dx1, dx2) = (dx(n.saturating_sub(2)), dx(n - 1));
-            [
-                dx2 / (dx1 * (dx1 + dx2)),
-                -(dx2 + dx1) / (dx1 * dx2),
-                (two * dx2 + dx1) / (dx2 * (dx1 + dx2)),
-            ]
-        };
-        AxisStencil {
-            edge_divisors: [dx(0).cast(), dx(n - 1).cast()],
-            first_edge: first_edge.map(Cast::cast),
-            last_edge: last_edge.map(Cast::cast),
-            interior: Interior::Weighted(Arc::new(Coordinates(x))),
-        }
+        Some(xs) => xs.windows(2).all(step_is_first),
+        None => x.windows(2).into_iter().all(|p| p[1] - p[0] == first),
     }
 }
 
@@ -273,46 +341,116 @@ pub(crate) fn interior_weights<X: Real>(dx1: X, dx2: X) -> [X; 3] {
     ]
 }
 
+/// NumPy's non-uniform interior weights, computed from the coordinates (of NumPy type `X`) a
+/// block at a time where the walk uses them: no array of weights the size of the axis is
+/// held, and the three divisions per point are spread over the threads.
+#[derive(Debug)]
+struct NonUniform<'x, X>(ArrayView1<'x, X>);
+
+impl<X: Real, R: Real> PointWeights<R> for NonUniform<'_, X> {
+    fn taps(&self) -> usize {
+        3
+    }
+
+    fn fill(&self, first: usize, len: usize, out: &mut [R]) {
+        let (a, rest) = out[..3 * len].split_at_mut(len);
+        let (b, c) = rest.split_at_mut(len);
+        let mut put = |j: usize, x0: X, x1: X, x2: X| {
+            let [wa, wb, wc] = interior_weights(x1 - x0, x2 - x1);
+            a[j] = wa.convert();
+            b[j] = wb.convert();
+            c[j] = wc.convert();
+        };
+        match self.0.as_slice() {
+            // Contiguous coordinates: a plain indexed loop, which the compiler vectorises.
+            Some(x) => {
+                let x = &x[first - 1..first + len + 1];
+                for j in 0..len {
+                    put(j, x[j], x[j + 1], x[j + 2]);
+                }
+            }
+            None => {
+                for j in 0..len {
+                    let i = first + j;
+                    put(j, self.0[i - 1], self.0[i], self.0[i + 1]);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use half::f16;
     use ndarray::array;
 
+    /// The weights of point `i`, tap by tap (a quotient's divisor alone).
+    pub(crate) fn weights_at<R: Real>(stencil: &Stencil<'_, R>, i: usize) -> Vec<R> {
+        match &stencil.piece_at(i).formula {
+            Formula::Quotient { divisor } => vec![*divisor],
+            Formula::Sum {
+                weights: Weights::Same(w),
+                ..
+            } => w.clone(),
+            Formula::Sum {
+                weights: Weights::PerPoint(w),
+                ..
+            } => {
+                let mut out = vec![R::default(); w.taps()];
+                w.fill(i, 1, &mut out);
+                out
+            }
+        }
+    }
+
+    fn coordinates(x: &ndarray::Array1<f64>, edges: EdgeOrder) -> Stencil<'_, f64> {
+        Stencil::numpy_coordinates(x.view(), edges, Steps::Checked, Execution::Serial).unwrap()
+    }
+
     #[test]
-    fn equal_steps_reduce_to_scalar_spacing() {
+    fn equal_steps_reduce_to_a_scalar_spacing() {
         let x = array![1.0, 3.0, 5.0, 7.0];
-        let s = AxisStencil::<f64>::from_coordinates(x.view());
-        assert_eq!(s, AxisStencil::from_scalar(2.0));
-        assert_eq!(s.interior, Interior::Uniform { divisor: 4.0 });
-        assert_eq!(s.first_edge, [-0.75, 1.0, -0.25]);
+        let s = coordinates(&x, EdgeOrder::Second);
+        assert!(matches!(
+            s.piece_at(1).formula,
+            Formula::Quotient { divisor } if divisor == 4.0
+        ));
+        assert_eq!(weights_at(&s, 0), [-0.75, 1.0, -0.25]);
+        assert_eq!(s.piece_at(0).offsets, [0, 1, 2]);
+        assert_eq!(s.piece_at(3).offsets, [-2, -1, 0]);
     }
 
     #[test]
     fn unequal_steps_give_numpy_weights() {
         let x = array![0.0, 1.0, 3.0];
-        let s = AxisStencil::<f64>::from_coordinates(x.view());
+        let first = coordinates(&x, EdgeOrder::First);
         // dx1 = 1, dx2 = 2: a = -2/3, b = 1/2, c = 1/6.
-        match &s.interior {
-            Interior::Weighted(w) => assert_eq!(w.to_vec(), vec![[-2.0 / 3.0, 0.5, 1.0 / 6.0]]),
-            other => panic!("expected weights, got {other:?}"),
-        }
-        assert_eq!(s.edge_divisors, [1.0, 2.0]);
-        assert_eq!(s.first_edge, [-(2.0 + 2.0) / 3.0, 1.5, -1.0 / 6.0]);
-        assert_eq!(s.last_edge, [2.0 / 3.0, -1.5, 5.0 / 6.0]);
+        assert_eq!(weights_at(&first, 1), [-2.0 / 3.0, 0.5, 1.0 / 6.0]);
+        assert_eq!(weights_at(&first, 0), [1.0]);
+        assert_eq!(weights_at(&first, 2), [2.0]);
+        let second = coordinates(&x, EdgeOrder::Second);
+        assert_eq!(
+            weights_at(&second, 0),
+            [-(2.0 + 2.0) / 3.0, 1.5, -1.0 / 6.0]
+        );
+        assert_eq!(weights_at(&second, 2), [2.0 / 3.0, -1.5, 5.0 / 6.0]);
     }
 
     #[test]
     fn weights_are_computed_in_the_coordinate_type() {
         // f32 coordinates: weights rounded in f32 at every step, then widened exactly.
         let x = array![0.0_f32, 0.1, 0.3];
-        let s = AxisStencil::<f64>::from_coordinates(x.view());
+        let s = Stencil::<f64>::numpy_coordinates(
+            x.view(),
+            EdgeOrder::First,
+            Steps::Checked,
+            Execution::Serial,
+        )
+        .unwrap();
         let (dx1, dx2) = (0.1_f32 - 0.0, 0.3_f32 - 0.1);
         let a = -dx2 / (dx1 * (dx1 + dx2));
-        match s.interior {
-            Interior::Weighted(w) => assert_eq!(w.to_vec()[0][0], f64::from(a)),
-            other => panic!("expected weights, got {other:?}"),
-        }
+        assert_eq!(weights_at(&s, 1)[0], f64::from(a));
     }
 
     #[test]
@@ -320,37 +458,64 @@ mod tests {
         // A slice of uneven coordinates whose own steps are equal: Checked reduces it to a
         // scalar spacing, Uneven keeps NumPy's weights (equal in value, other bits possible).
         let x = array![0.0, 0.5, 1.0, 1.5];
-        let checked = AxisStencil::<f64>::try_from_coordinates(x.view(), Steps::Checked);
-        assert_eq!(
-            checked.unwrap().interior,
-            Interior::Uniform { divisor: 1.0 }
-        );
-        let uneven = AxisStencil::<f64>::try_from_coordinates(x.view(), Steps::Uneven).unwrap();
-        match uneven.interior {
-            Interior::Weighted(w) => assert_eq!(w.to_vec()[0], interior_weights(0.5, 0.5)),
-            other => panic!("expected weights, got {other:?}"),
-        }
-        assert_eq!(uneven.edge_divisors, [0.5, 0.5]);
+        let uneven = Stencil::<f64>::numpy_coordinates(
+            x.view(),
+            EdgeOrder::First,
+            Steps::Uneven,
+            Execution::Serial,
+        )
+        .unwrap();
+        assert_eq!(weights_at(&uneven, 1), interior_weights(0.5, 0.5));
+        assert_eq!(weights_at(&uneven, 0), [0.5]);
         let one = array![0.0];
-        assert!(AxisStencil::<f64>::try_from_coordinates(one.view(), Steps::Uneven).is_err());
+        let refused = Stencil::<f64>::numpy_coordinates(
+            one.view(),
+            EdgeOrder::First,
+            Steps::Uneven,
+            Execution::Serial,
+        );
+        assert_eq!(refused.unwrap_err(), GradientError::TooFewCoordinates);
     }
 
     #[test]
     fn f16_scalar_spacing_doubles_in_f16() {
         // 2 * 40000 overflows float16 to inf, as NumPy's `2. * np.float16(40000)` does.
-        let s = AxisStencil::<f64>::from_scalar(f16::from_f64(40000.0));
-        assert_eq!(
-            s.interior,
-            Interior::Uniform {
-                divisor: f64::INFINITY
-            }
-        );
+        let s = Stencil::<f64>::numpy_scalar(3, f16::from_f64(40000.0), EdgeOrder::First).unwrap();
+        assert_eq!(weights_at(&s, 1), [f64::INFINITY]);
     }
 
     #[test]
     fn nan_step_is_not_uniform() {
         let x = array![0.0, f64::NAN, 2.0];
-        let s = AxisStencil::<f64>::from_coordinates(x.view());
-        assert!(matches!(s.interior, Interior::Weighted(_)));
+        let s = coordinates(&x, EdgeOrder::First);
+        assert!(matches!(s.piece_at(1).formula, Formula::Sum { .. }));
+    }
+
+    #[test]
+    fn short_axes_and_wide_coordinates_are_refused() {
+        let s = Stencil::<f64>::numpy_scalar(2, 1.0, EdgeOrder::Second);
+        assert_eq!(
+            s.unwrap_err(),
+            GradientError::AxisTooShort {
+                length: 2,
+                needed: 3
+            }
+        );
+        let x = array![0.0_f64, 1.0, 3.0];
+        let narrow = Stencil::<f32>::numpy_coordinates(
+            x.view(),
+            EdgeOrder::First,
+            Steps::Checked,
+            Execution::Serial,
+        );
+        assert_eq!(narrow.unwrap_err(), GradientError::CoordinatesTooWide);
+    }
+
+    #[test]
+    fn pieces_cover_the_axis() {
+        let s = Stencil::<f64>::numpy_scalar(2, 1.0, EdgeOrder::First).unwrap();
+        let points: Vec<_> = s.pieces().iter().map(|p| p.points.clone()).collect();
+        assert_eq!(points, [0..1, 1..2]);
+        assert_eq!(s.piece_at(1).offsets, [-1, 0]);
     }
 }

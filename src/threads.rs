@@ -1,9 +1,13 @@
-//! Thread pools: one per worker count, made on first use and kept.
+//! Threads: whether a computation runs on the calling thread or on a pool, decided once per
+//! call ([`run`]) and passed down as an [`Execution`]; the pools (one per worker count, made
+//! on first use and kept); and the one helper that splits work in halves between them.
 //!
 //! The default worker count is `NDGRADIENT_NUM_THREADS` if set, else the number of CPUs the
 //! process may use. A process made by `fork()` inherits none of its parent's pool threads, so
-//! there every computation runs on the calling thread.
+//! there every computation runs on the calling thread. Nothing here uses rayon's global pool:
+//! parallel work only happens inside [`run`]'s `install`.
 
+use crate::error::GradientError;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -37,8 +41,28 @@ pub fn pool_usable() -> bool {
     *FIRST_PID.get_or_init(std::process::id) == std::process::id()
 }
 
+/// Inputs smaller than this many elements are computed on the calling thread: below it,
+/// waking the pool (tens of microseconds) costs more than it saves.
+pub const PARALLEL_THRESHOLD: usize = 1 << 18;
+
+/// Where a computation runs, decided once by [`run`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Execution {
+    /// On the calling thread only.
+    Serial,
+    /// Split between the threads of the pool the work was installed in.
+    Parallel,
+}
+
+impl Execution {
+    /// Whether work may be split between threads.
+    pub fn is_parallel(self) -> bool {
+        self == Execution::Parallel
+    }
+}
+
 /// The pool of `workers` threads, built on first use.
-pub fn pool(workers: usize) -> Result<Arc<ThreadPool>, String> {
+pub fn pool(workers: usize) -> Result<Arc<ThreadPool>, GradientError> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
     let mut pools = POOLS
         .get_or_init(Default::default)
@@ -51,24 +75,58 @@ pub fn pool(workers: usize) -> Result<Arc<ThreadPool>, String> {
         .num_threads(workers)
         .thread_name(|i| format!("ndgradient-{i}"))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| GradientError::ThreadPool {
+            reason: e.to_string(),
+        })?;
     let pool = Arc::new(pool);
     pools.insert(workers, Arc::clone(&pool));
     Ok(pool)
 }
 
-/// Runs `work(parallel)` with `workers` threads: on the calling thread (`parallel == false`)
-/// when one worker is asked for, the input is small, or the process is a forked child;
-/// otherwise inside the pool of that size.
+/// Runs `work` with `workers` threads: on the calling thread ([`Execution::Serial`]) when one
+/// worker is asked for, the input has fewer than [`PARALLEL_THRESHOLD`] elements, or the
+/// process is a forked child; otherwise inside the pool of that size.
 pub fn run<R: Send>(
     workers: usize,
     elements: usize,
-    work: impl FnOnce(bool) -> R + Send,
-) -> Result<R, String> {
-    if workers <= 1 || elements < crate::kernel::PARALLEL_THRESHOLD || !pool_usable() {
-        return Ok(work(false));
+    work: impl FnOnce(Execution) -> R + Send,
+) -> Result<R, GradientError> {
+    if workers <= 1 || elements < PARALLEL_THRESHOLD || !pool_usable() {
+        return Ok(work(Execution::Serial));
     }
-    Ok(pool(workers)?.install(|| work(true)))
+    Ok(pool(workers)?.install(|| work(Execution::Parallel)))
+}
+
+/// Work that can be cut in two at a position along its length (outputs split along an axis).
+pub trait Divisible: Sized + Send {
+    /// How many units (hyperplanes, points) the work spans.
+    fn units(&self) -> usize;
+    /// The first `mid` units and the rest.
+    fn divide(self, mid: usize) -> (Self, Self);
+}
+
+/// Runs `leaf(work, first)` on pieces of `work`, cut in halves and run on both sides of a
+/// `rayon::join` while `execution` is parallel and a piece has more than `2 * grain` units of
+/// `unit_size` elements each; `first` is the piece's first unit within the whole.
+pub fn halves<W: Divisible>(
+    work: W,
+    first: usize,
+    unit_size: usize,
+    grain: usize,
+    execution: Execution,
+    leaf: &(impl Fn(W, usize) + Sync),
+) {
+    let units = work.units();
+    if execution.is_parallel() && units >= 2 && units * unit_size >= 2 * grain {
+        let mid = units / 2;
+        let (left, right) = work.divide(mid);
+        rayon::join(
+            || halves(left, first, unit_size, grain, execution, leaf),
+            || halves(right, first + mid, unit_size, grain, execution, leaf),
+        );
+        return;
+    }
+    leaf(work, first);
 }
 
 #[cfg(test)]
@@ -86,14 +144,49 @@ mod tests {
     #[test]
     fn small_work_stays_on_the_calling_thread() {
         let caller = std::thread::current().id();
-        let (parallel, id) = run(2, 10, |p| (p, std::thread::current().id())).unwrap();
-        assert!(!parallel);
+        let (execution, id) = run(2, 10, |e| (e, std::thread::current().id())).unwrap();
+        assert_eq!(execution, Execution::Serial);
         assert_eq!(id, caller);
-        let (parallel, name) = run(2, 1 << 20, |p| {
-            (p, std::thread::current().name().map(str::to_owned))
+        let (execution, id) = run(1, 1 << 20, |e| (e, std::thread::current().id())).unwrap();
+        assert_eq!(execution, Execution::Serial);
+        assert_eq!(id, caller);
+        let (execution, name) = run(2, 1 << 20, |e| {
+            (e, std::thread::current().name().map(str::to_owned))
         })
         .unwrap();
-        assert!(parallel);
+        assert_eq!(execution, Execution::Parallel);
         assert!(name.unwrap().starts_with("ndgradient-"));
+    }
+
+    /// A range of units that records where each leaf starts.
+    struct Units(std::ops::Range<usize>);
+    impl Divisible for Units {
+        fn units(&self) -> usize {
+            self.0.len()
+        }
+        fn divide(self, mid: usize) -> (Self, Self) {
+            let cut = self.0.start + mid;
+            (Units(self.0.start..cut), Units(cut..self.0.end))
+        }
+    }
+
+    #[test]
+    fn halves_cover_the_work_once_and_only_split_in_parallel() {
+        let leaves = Mutex::new(Vec::new());
+        let record = |w: Units, first: usize| {
+            assert_eq!(w.0.start, first);
+            leaves.lock().unwrap().push(w.0);
+        };
+        halves(Units(0..1000), 0, 1, 100, Execution::Serial, &record);
+        assert_eq!(*leaves.lock().unwrap(), vec![0..1000]);
+        leaves.lock().unwrap().clear();
+        pool(2)
+            .unwrap()
+            .install(|| halves(Units(0..1000), 0, 1, 100, Execution::Parallel, &record));
+        let mut got = leaves.into_inner().unwrap();
+        got.sort_by_key(|r| r.start);
+        assert!(got.len() > 1 && got.iter().all(|r| r.len() < 200));
+        assert!(got.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!((got[0].start, got.last().unwrap().end), (0, 1000));
     }
 }

@@ -5,19 +5,21 @@
 //! layout (axis permutation, reversed axes, a step-2 slice), values with NaN, ±inf, ±0,
 //! subnormals and huge numbers, and a list of requested derivatives: per axis a scalar spacing
 //! or a coordinate array (any values, any strides, sometimes of the wrong length), or an
-//! extended stencil (`WideStencil`, uniform or from coordinates, periodic or not, any accuracy).
-//! Invalid requests are made on purpose (out-of-range axes, short axes, wrong output shapes).
+//! extended stencil (uniform or from coordinates, periodic or not, any accuracy). Invalid
+//! requests are made on purpose (out-of-range axes, short axes, wrong output shapes).
 //!
 //! Checked, without any panic anywhere:
-//! * `fused::gradient` returns exactly the error of the first invalid output, or Ok;
-//! * when Ok, every NumPy-stencil output equals `kernel::gradient_axis` and a naive reference
-//!   written from `numpy.gradient`'s formulas, bit for bit (any two NaNs count as equal);
-//! * every extended-stencil output equals `wide::gradient_axis_wide` (serial and parallel);
-//! * computing the array in two parts with `fused::gradient_part` gives the whole result.
+//! * every stencil constructor fails exactly when its arguments are invalid, with the
+//!   documented error;
+//! * `walk::gradient` returns exactly the error of the first invalid output, or Ok;
+//! * when Ok, every output equals `reference::gradient_axis` (each element from its formula),
+//!   and every NumPy-stencil output also equals a naive reference written here from
+//!   `numpy.gradient`'s formulas, bit for bit (any two NaNs count as equal);
+//! * computing the array in two parts with `walk::gradient_part` gives the whole result.
 //!
-//! Known findings not fixed yet can be skipped, to fuzz past them, with
-//! `NDGRADIENT_FUZZ_SKIP_KNOWN=all` (or a comma-separated list of their names: see
-//! `EMPTY_PART`, and tests/FUZZING.md); by default nothing is skipped.
+//! Findings can be skipped, to fuzz past them, with `NDGRADIENT_FUZZ_SKIP_KNOWN=all` (or a
+//! comma-separated list of their names: see `EMPTY_PART`, and tests/FUZZING.md); none is open,
+//! and by default nothing is skipped.
 
 #![no_main]
 
@@ -26,11 +28,10 @@ use libfuzzer_sys::fuzz_target;
 use ndarray::{
     Array1, ArrayBase, ArrayD, ArrayView1, ArrayViewD, Axis, Dimension, IxDyn, RawData, Slice,
 };
-use ndgradient::fused::{self, AxisOutput, Stencil};
-use ndgradient::kernel::gradient_axis;
-use ndgradient::stencil::{AxisStencil, EdgeOrder, Interior};
-use ndgradient::wide::{gradient_axis_wide, WideStencil};
-use ndgradient::GradientError;
+use ndgradient::stencil::{Formula, Weights};
+use ndgradient::threads::{self, Execution, PARALLEL_THRESHOLD};
+use ndgradient::walk::{self, Output};
+use ndgradient::{reference, EdgeOrder, GradientError, Promotion, Stencil};
 use std::sync::OnceLock;
 
 /// Elements of the largest buffer (before slicing) the target allocates.
@@ -438,65 +439,94 @@ fn assert_same(what: &str, ours: &ArrayViewD<'_, f64>, expected: &ArrayViewD<'_,
 // The target
 // ----------------------------------------------------------------------------------------
 
-enum Built<'x> {
-    Numpy(AxisStencil<'x, f64>),
-    Wide(WideStencil<f64>),
-    /// The stencil could not be built (the expected error was checked); the job is dropped.
-    None,
-}
+/// A request's stencil, or None where it could not be built (the expected error was
+/// checked; the job is dropped).
+type Built<'x> = Option<Stencil<'x, f64>>;
 
-/// `empty-part`: `fused::gradient_part` of a 1-D array with an empty part at its start or end
-/// (`Some(0..0)`, `Some(n..n)`) panicked in `row_range` (`out[0]` of an empty output); fixed:
-/// an empty part writes nothing. Kept as a name for NDGRADIENT_FUZZ_SKIP_KNOWN.
+/// `empty-part`: `gradient_part` of a 1-D array with an empty part at its start or end
+/// (`0..0`, `n..n`) once panicked (`out[0]` of an empty output); fixed: an empty part writes
+/// nothing. Kept as a name for NDGRADIENT_FUZZ_SKIP_KNOWN.
 const EMPTY_PART: &str = "empty-part";
 
-fn build<'x>(request: &'x Request) -> Built<'x> {
+/// Checks a constructor's result against the error expected for its arguments.
+fn expect<'x>(
+    built: Result<Stencil<'x, f64>, GradientError>,
+    expected: Option<GradientError>,
+) -> Built<'x> {
+    match (built, expected) {
+        (Ok(stencil), None) => Some(stencil),
+        // NaN in the period or extent: compare the variant only.
+        (Err(GradientError::BadPeriod { .. }), Some(GradientError::BadPeriod { .. })) => None,
+        (Err(e), Some(expected)) => {
+            assert_eq!(e, expected);
+            None
+        }
+        (built, expected) => panic!("built {built:?}, expected error {expected:?}"),
+    }
+}
+
+/// Whether every step of `x` equals the first (NumPy's test; a NaN step never does).
+fn equal_steps(x: &ArrayView1<'_, f64>) -> bool {
+    x.len() >= 2 && (1..x.len()).all(|i| x[i] - x[i - 1] == x[1] - x[0])
+}
+
+/// The stencil of one request on an axis of `n` points.
+fn build(request: &Request, n: usize, edge_order: EdgeOrder) -> Built<'_> {
+    let too_short = (n < edge_order.min_points()).then_some(GradientError::AxisTooShort {
+        length: n,
+        needed: edge_order.min_points(),
+    });
     match request {
         Request::Numpy {
             spacing: Spacing::Scalar(dx),
-        } => Built::Numpy(AxisStencil::from_scalar(*dx)),
+        } => expect(Stencil::numpy_scalar(n, *dx, edge_order), too_short),
         Request::Numpy {
             spacing: Spacing::Coordinates(x),
         } => {
             let view = x.view();
-            match AxisStencil::try_from_coordinates(view, ndgradient::Steps::Checked) {
-                Ok(s) => {
-                    // Interior::Uniform exactly when NumPy reduces the coordinates to a scalar.
-                    let uniform =
-                        matches!(numpy_steps(&request_spacing(request)), Steps::Uniform(_));
-                    assert_eq!(
-                        matches!(s.interior, Interior::Uniform { .. }),
-                        uniform,
-                        "uniform coordinates detected as NumPy does"
-                    );
-                    Built::Numpy(s)
-                }
-                Err(e) => {
-                    assert!(view.len() < 2, "unexpected {e:?}");
-                    assert_eq!(e, GradientError::TooFewCoordinates);
-                    Built::None
-                }
+            let m = view.len();
+            let expected = if m < 2 {
+                Some(GradientError::TooFewCoordinates)
+            } else {
+                (m < edge_order.min_points()).then_some(GradientError::AxisTooShort {
+                    length: m,
+                    needed: edge_order.min_points(),
+                })
+            };
+            let serial = Execution::Serial;
+            let checked = ndgradient::Steps::Checked;
+            let stencil = expect(
+                Stencil::numpy_coordinates(view, edge_order, checked, serial),
+                expected,
+            )?;
+            // Per-point weights exactly when NumPy keeps the coordinates' steps.
+            let varying = matches!(numpy_steps(&request_spacing(request)), Steps::Varying(_));
+            let per_point = stencil.pieces().iter().any(|p| {
+                matches!(
+                    p.formula,
+                    Formula::Sum {
+                        weights: Weights::PerPoint(_),
+                        ..
+                    }
+                )
+            });
+            if m >= 3 {
+                assert_eq!(
+                    per_point, varying,
+                    "uniform coordinates detected as NumPy does"
+                );
             }
+            Some(stencil)
         }
         Request::WideUniform {
             len,
             accuracy,
             periodic,
             dx,
-        } => {
-            let expected = wide_error(*len, *accuracy, *periodic);
-            match WideStencil::uniform(*len, *accuracy, *periodic, *dx, 2. * dx) {
-                Ok(stencil) => {
-                    assert_eq!(expected, None);
-                    assert_eq!(stencil.len(), *len);
-                    Built::Wide(stencil)
-                }
-                Err(e) => {
-                    assert_eq!(Some(e), expected);
-                    Built::None
-                }
-            }
-        }
+        } => expect(
+            Stencil::extended_uniform(*len, *accuracy, *periodic, *dx, 2. * dx),
+            wide_error(*len, *accuracy),
+        ),
         Request::WideCoordinates {
             x,
             accuracy,
@@ -504,8 +534,10 @@ fn build<'x>(request: &'x Request) -> Built<'x> {
         } => {
             let view = x.view();
             let len = view.len();
-            let mut expected = wide_error(len, *accuracy, period.is_some());
-            if expected.is_none() {
+            let mut expected = wide_error(len, *accuracy);
+            let uniform = equal_steps(&view)
+                && period.map_or(true, |p| p - (view[len - 1] - view[0]) == view[1] - view[0]);
+            if expected.is_none() && !uniform {
                 if let Some(p) = *period {
                     let e = view[len - 1] - view[0];
                     let s = p - e;
@@ -515,24 +547,15 @@ fn build<'x>(request: &'x Request) -> Built<'x> {
                             extent: e,
                         });
                     }
+                } else if *accuracy == 2 {
+                    expected = Some(GradientError::MissingPeriod);
                 }
             }
-            match WideStencil::from_coordinates(view, *accuracy, *period) {
-                Ok(stencil) => {
-                    assert_eq!(expected, None);
-                    assert_eq!(stencil.len(), len);
-                    Built::Wide(stencil)
-                }
-                Err(e) => {
-                    let expected = expected.expect("an error only for invalid arguments");
-                    match (&e, &expected) {
-                        // NaN in the period or extent: compare the variant only.
-                        (GradientError::BadPeriod { .. }, GradientError::BadPeriod { .. }) => {}
-                        _ => assert_eq!(e, expected),
-                    }
-                    Built::None
-                }
-            }
+            let serial = Execution::Serial;
+            expect(
+                Stencil::extended_coordinates(view, *accuracy, *period, serial),
+                expected,
+            )
         }
     }
 }
@@ -550,7 +573,7 @@ fn request_spacing(request: &Request) -> Spacing {
     }
 }
 
-fn wide_error(len: usize, accuracy: usize, periodic: bool) -> Option<GradientError> {
+fn wide_error(len: usize, accuracy: usize) -> Option<GradientError> {
     if ![2, 4, 6, 8].contains(&accuracy) {
         Some(GradientError::BadAccuracy { accuracy })
     } else if len < accuracy + 1 {
@@ -558,20 +581,17 @@ fn wide_error(len: usize, accuracy: usize, periodic: bool) -> Option<GradientErr
             length: len,
             accuracy,
         })
-    } else if accuracy == 2 && !periodic {
-        Some(GradientError::NotExtended)
     } else {
         None
     }
 }
 
-/// The error the core must give for one output, or None when it is valid.
+/// The error the walk must give for one output, or None when it is valid.
 fn output_error(
     f_shape: &[usize],
     axis: usize,
     out_shape: &[usize],
-    built: &Built<'_>,
-    edge_order: EdgeOrder,
+    stencil: &Stencil<'_, f64>,
 ) -> Option<GradientError> {
     let ndim = f_shape.len();
     if axis >= ndim {
@@ -580,25 +600,11 @@ fn output_error(
     if f_shape != out_shape {
         return Some(GradientError::ShapeMismatch);
     }
-    let n = f_shape[axis];
-    match built {
-        Built::Numpy(stencil) => {
-            if n < edge_order.min_points() {
-                return Some(GradientError::AxisTooShort {
-                    length: n,
-                    needed: edge_order.min_points(),
-                });
-            }
-            if let Interior::Weighted(w) = &stencil.interior {
-                if w.len() != n - 2 {
-                    return Some(GradientError::StencilMismatch);
-                }
-            }
-            None
-        }
-        Built::Wide(stencil) => (stencil.len() != n).then_some(GradientError::StencilMismatch),
-        Built::None => unreachable!("dropped"),
-    }
+    let length = f_shape[axis];
+    (stencil.len() != length).then_some(GradientError::StencilMismatch {
+        stencil: stencil.len(),
+        length,
+    })
 }
 
 /// Data stored as f64, or as i16 (NumPy converts integers to float64 as it reads them).
@@ -702,21 +708,22 @@ fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
     }
 
     // Stencils (an invalid construction is checked to fail as documented, and dropped).
-    let built: Vec<Built<'_>> = jobs.iter().map(|job| build(&job.request)).collect();
-    let kept: Vec<usize> = (0..jobs.len())
-        .filter(|&i| !matches!(built[i], Built::None))
+    let built: Vec<Built<'_>> = jobs
+        .iter()
+        .map(|job| {
+            let n = shape.get(job.axis).copied().unwrap_or(3);
+            build(&job.request, n, edge_order)
+        })
         .collect();
-    let expected_error = kept.iter().find_map(|&i| {
-        output_error(
-            &shape,
-            jobs[i].axis,
-            &jobs[i].out_shape,
-            &built[i],
-            edge_order,
-        )
-    });
+    let kept: Vec<usize> = (0..jobs.len()).filter(|&i| built[i].is_some()).collect();
+    let stencil = |i: usize| built[i].as_ref().expect("kept");
+    let expected_error = kept
+        .iter()
+        .find_map(|&i| output_error(&shape, jobs[i].axis, &jobs[i].out_shape, stencil(i)));
+    let workers = if parallel { 2 } else { 1 };
+    type F64<S> = Promotion<S, f64, f64>;
 
-    // The fused kernel, writing outputs of their own layouts.
+    // The walk, writing outputs of their own layouts.
     let mut buffers: Vec<ArrayD<f64>> = kept
         .iter()
         .map(|&i| {
@@ -727,113 +734,80 @@ fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
             )
         })
         .collect();
-    let stencil = |i: usize| -> Stencil<'_, f64> {
-        match &built[i] {
-            Built::Numpy(s) => s.into(),
-            Built::Wide(stencil) => stencil.into(),
-            Built::None => unreachable!("dropped"),
-        }
-    };
-    let outputs: Vec<AxisOutput<'_, f64, f64>> = kept
+    let outputs: Vec<Output<'_, F64<S>>> = kept
         .iter()
         .zip(buffers.iter_mut())
-        .map(|(&i, buffer)| AxisOutput {
+        .map(|(&i, buffer)| Output {
             axis: jobs[i].axis,
             stencil: stencil(i),
             out: jobs[i].out_layout.apply(buffer.view_mut()),
         })
         .collect();
-    let result = fused::gradient::<S, f64, f64>(f.view(), outputs, edge_order, parallel);
+    let result = threads::run(workers, PARALLEL_THRESHOLD, |execution| {
+        walk::gradient::<F64<S>>(f.view(), outputs, execution)
+    })
+    .expect("a pool");
     match (&result, &expected_error) {
         (Ok(()), None) => {}
         (Err(e), Some(expected)) => {
-            assert_eq!(e, expected, "fused error");
+            assert_eq!(e, expected, "walk error");
             return Ok(());
         }
-        _ => panic!("fused gave {result:?}, expected error {expected_error:?}"),
+        _ => panic!("walk gave {result:?}, expected error {expected_error:?}"),
     }
 
-    // Every output against the per-axis kernels and the naive reference.
+    // Every output against the per-element reference, and NumPy's against the naive one.
     let f64_data: ArrayD<f64> = f.map(|&v| v.to_f64());
     let second = edge_order == EdgeOrder::Second;
-    let fused_outs: Vec<ArrayViewD<'_, f64>> = kept
+    let walked: Vec<ArrayViewD<'_, f64>> = kept
         .iter()
         .zip(&buffers)
         .map(|(&i, buffer)| jobs[i].out_layout.apply(buffer.view()))
         .collect();
     for (k, &i) in kept.iter().enumerate() {
         let axis = jobs[i].axis;
-        let fused_out = &fused_outs[k];
-        match &built[i] {
-            Built::Numpy(stencil) => {
-                let mut single = ArrayD::from_elem(f.raw_dim(), SENTINEL);
-                gradient_axis::<S, f64, f64>(
-                    f.view(),
-                    single.view_mut(),
-                    axis,
-                    stencil,
-                    edge_order,
-                )
-                .expect("valid per-axis call");
-                assert_same("fused vs gradient_axis", fused_out, &single.view());
-                let steps = numpy_steps(&request_spacing(&jobs[i].request));
-                let expected = reference(&f64_data, axis, &steps, second);
-                assert_same(
-                    "gradient_axis vs reference",
-                    &single.view(),
-                    &expected.view(),
-                );
-            }
-            Built::Wide(stencil) => {
-                for wide_parallel in [false, true] {
-                    let mut single = ArrayD::from_elem(f.raw_dim(), SENTINEL);
-                    gradient_axis_wide::<S, f64, f64>(
-                        f.view(),
-                        single.view_mut(),
-                        axis,
-                        stencil,
-                        wide_parallel,
-                    )
-                    .expect("valid per-axis call");
-                    assert_same("fused vs gradient_axis_wide", fused_out, &single.view());
-                }
-            }
-            Built::None => unreachable!("dropped"),
+        let mut single = ArrayD::from_elem(f.raw_dim(), SENTINEL);
+        reference::gradient_axis::<F64<S>>(f.view(), single.view_mut(), axis, stencil(i));
+        assert_same("walk vs reference", &walked[k], &single.view());
+        if let Request::Numpy { .. } = jobs[i].request {
+            let steps = numpy_steps(&request_spacing(&jobs[i].request));
+            let expected = reference(&f64_data, axis, &steps, second);
+            assert_same(
+                "reference vs NumPy's formulas",
+                &single.view(),
+                &expected.view(),
+            );
         }
     }
 
-    // The same call in two parts along the part axis.
-    if let Some(n) = fused::part_axis_length(&f) {
-        let split = u.int_in_range(0..=n)?;
-        let mut parts: Vec<ArrayD<f64>> = kept
+    // The same call in two parts along the outermost axis.
+    let n = walk::outermost_length(&f);
+    let split = u.int_in_range(0..=n)?;
+    let mut parts: Vec<ArrayD<f64>> = kept
+        .iter()
+        .map(|_| ArrayD::from_elem(f.raw_dim(), SENTINEL))
+        .collect();
+    for range in [0..split, split..n] {
+        if range.is_empty() && ndim == 1 && skip_known(EMPTY_PART) {
+            continue;
+        }
+        let outputs = kept
             .iter()
-            .map(|_| ArrayD::from_elem(f.raw_dim(), SENTINEL))
+            .zip(parts.iter_mut())
+            .map(|(&i, part)| Output {
+                axis: jobs[i].axis,
+                stencil: stencil(i),
+                out: part.view_mut(),
+            })
             .collect();
-        for range in [0..split, split..n] {
-            if range.is_empty() && ndim == 1 && skip_known(EMPTY_PART) {
-                continue;
-            }
-            let outputs = kept
-                .iter()
-                .zip(parts.iter_mut())
-                .map(|(&i, part)| AxisOutput {
-                    axis: jobs[i].axis,
-                    stencil: stencil(i),
-                    out: part.view_mut(),
-                })
-                .collect();
-            fused::gradient_part::<S, f64, f64>(
-                f.view(),
-                outputs,
-                edge_order,
-                parallel,
-                Some(range),
-            )
-            .expect("valid parts");
-        }
-        for (part, fused_out) in parts.iter().zip(&fused_outs) {
-            assert_same("gradient_part vs gradient", &part.view(), fused_out);
-        }
+        threads::run(workers, PARALLEL_THRESHOLD, |execution| {
+            walk::gradient_part::<F64<S>>(f.view(), outputs, range, execution)
+        })
+        .expect("a pool")
+        .expect("valid parts");
+    }
+    for (part, walked) in parts.iter().zip(&walked) {
+        assert_same("gradient_part vs gradient", &part.view(), walked);
     }
     Ok(())
 }

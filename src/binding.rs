@@ -1,0 +1,337 @@
+//! The private extension module `ndgradient._core`. It translates and does not think: it
+//! reads the arguments, borrows the arrays, releases the GIL around [`request::gradient`] and
+//! maps the core's errors to NumPy's exception types, in one `match`. Argument rules and
+//! NumPy's promotion live in the Python shim, which allocates the outputs.
+
+use crate::dtypes::Promotion;
+use crate::error::GradientError;
+use crate::request::{self, Coordinates, Request, Spacing, StencilOptions, UniformSpacing};
+use crate::stencil::EdgeOrder;
+use crate::threads;
+use half::f16;
+use num_complex::{Complex32, Complex64};
+use numpy::ndarray::Array1;
+use numpy::prelude::*;
+use numpy::{Element, PyArray1, PyArrayDyn, PyReadonlyArray1, PyUntypedArray};
+use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+/// The exception NumPy raises for the same mistake. `interrupt` is what the checkpoint
+/// caught, for [`GradientError::Interrupted`].
+fn exception(py: Python<'_>, err: GradientError, interrupt: Option<PyErr>) -> PyErr {
+    let message = err.to_string();
+    match err {
+        GradientError::AxisOutOfRange { axis, ndim } => py
+            .import("numpy.exceptions")
+            .and_then(|m| m.getattr("AxisError"))
+            .and_then(|cls| cls.call1((axis, ndim)))
+            .map_or_else(|e| e, PyErr::from_value),
+        GradientError::TooFewCoordinates => PyIndexError::new_err(message),
+        GradientError::CoordinatesTooWide | GradientError::UnsupportedDtype { .. } => {
+            PyTypeError::new_err(message)
+        }
+        GradientError::ThreadPool { .. } => PyRuntimeError::new_err(message),
+        GradientError::Interrupted => interrupt.unwrap_or_else(|| PyRuntimeError::new_err(message)),
+        GradientError::AxisTooShort { .. }
+        | GradientError::ShapeMismatch
+        | GradientError::StencilMismatch { .. }
+        | GradientError::CoordinatesMismatch { .. }
+        | GradientError::MissingEdgeWeights
+        | GradientError::BadAccuracy { .. }
+        | GradientError::AxisTooShortForStencil { .. }
+        | GradientError::BadPeriod { .. }
+        | GradientError::MissingPeriod
+        | GradientError::BadEdgeOrder { .. }
+        | GradientError::CountMismatch { .. } => PyValueError::new_err(message),
+    }
+}
+
+/// The element types the core reads, identified by NumPy's (kind, itemsize): one look at the
+/// dtype instead of trying each typed extraction in turn (a failed one costs a Python error).
+#[derive(Clone, Copy, Debug)]
+enum Dtype {
+    F64,
+    F32,
+    F16,
+    C128,
+    C64,
+    I64,
+    I32,
+    I16,
+    I8,
+    U64,
+    U32,
+    U16,
+    U8,
+}
+
+impl Dtype {
+    fn of(array: &Bound<'_, PyUntypedArray>) -> Result<Dtype, GradientError> {
+        let descr = array.dtype();
+        Ok(match (descr.kind(), descr.itemsize()) {
+            (b'f', 8) => Dtype::F64,
+            (b'f', 4) => Dtype::F32,
+            (b'f', 2) => Dtype::F16,
+            (b'c', 16) => Dtype::C128,
+            (b'c', 8) => Dtype::C64,
+            (b'i', 8) => Dtype::I64,
+            (b'i', 4) => Dtype::I32,
+            (b'i', 2) => Dtype::I16,
+            (b'i', 1) => Dtype::I8,
+            (b'u', 8) => Dtype::U64,
+            (b'u', 4) => Dtype::U32,
+            (b'u', 2) => Dtype::U16,
+            (b'u', 1) => Dtype::U8,
+            _ => {
+                return Err(GradientError::UnsupportedDtype {
+                    what: format!("dtype {descr}"),
+                })
+            }
+        })
+    }
+}
+
+/// Calls `run::<Promotion<input, data, compute>>(args)` for the input's dtype and the compute
+/// dtype code: every combination NumPy's promotion can give, and nothing else.
+macro_rules! dispatch {
+    ($f:expr, $compute:expr, $run:ident ( $($arg:expr),* )) => {
+        match (Dtype::of($f)?, $compute) {
+            (Dtype::F64, "d") => $run::<f64, f64, f64>($($arg),*),
+            (Dtype::F32, "f") => $run::<f32, f32, f32>($($arg),*),
+            (Dtype::F32, "d") => $run::<f32, f32, f64>($($arg),*),
+            (Dtype::F16, "e") => $run::<f16, f16, f16>($($arg),*),
+            (Dtype::F16, "f") => $run::<f16, f16, f32>($($arg),*),
+            (Dtype::F16, "d") => $run::<f16, f16, f64>($($arg),*),
+            (Dtype::C128, "D") => $run::<Complex64, Complex64, Complex64>($($arg),*),
+            (Dtype::C64, "F") => $run::<Complex32, Complex32, Complex32>($($arg),*),
+            (Dtype::C64, "D") => $run::<Complex32, Complex32, Complex64>($($arg),*),
+            (Dtype::I64, "d") => $run::<i64, f64, f64>($($arg),*),
+            (Dtype::I32, "d") => $run::<i32, f64, f64>($($arg),*),
+            (Dtype::I16, "d") => $run::<i16, f64, f64>($($arg),*),
+            (Dtype::I8, "d") => $run::<i8, f64, f64>($($arg),*),
+            (Dtype::U64, "d") => $run::<u64, f64, f64>($($arg),*),
+            (Dtype::U32, "d") => $run::<u32, f64, f64>($($arg),*),
+            (Dtype::U16, "d") => $run::<u16, f64, f64>($($arg),*),
+            (Dtype::U8, "d") => $run::<u8, f64, f64>($($arg),*),
+            (_, compute) => Err(GradientError::UnsupportedDtype {
+                what: format!("this input dtype with compute dtype {compute:?}"),
+            }
+            .into()),
+        }
+    };
+}
+
+/// A coordinate array as the core reads it: borrowed in its float type, or integers converted
+/// to float64 as NumPy converts them.
+enum HeldCoordinates<'py> {
+    F64(PyReadonlyArray1<'py, f64>),
+    F32(PyReadonlyArray1<'py, f32>),
+    F16(PyReadonlyArray1<'py, f16>),
+    Converted(Array1<f64>),
+}
+
+/// `(2. * dx, dx, second-order edge weights or None)`.
+type UniformTuple = (f64, f64, Option<([f64; 3], [f64; 3])>);
+
+/// One request's spacing as the shim hands it over: a tuple `(2. * dx, dx, edges)` with
+/// `edges` the second-order edge weights or None, or a 1-D coordinate array.
+enum HeldSpacing<'py> {
+    Uniform(UniformSpacing),
+    Coordinates(HeldCoordinates<'py>),
+}
+
+impl<'py> HeldSpacing<'py> {
+    fn extract(spacing: &Bound<'py, PyAny>) -> PyResult<HeldSpacing<'py>> {
+        if spacing.is_instance_of::<PyTuple>() {
+            let (twice_dx, dx, edges): UniformTuple = spacing.extract()?;
+            return Ok(HeldSpacing::Uniform(UniformSpacing {
+                twice_dx,
+                dx,
+                second_order_edges: edges.map(|(first, last)| [first, last]),
+            }));
+        }
+        let x = spacing.cast::<PyUntypedArray>()?;
+        fn ints<I: Element + crate::element::Cast<f64>>(
+            x: &Bound<'_, PyUntypedArray>,
+        ) -> PyResult<HeldCoordinates<'static>> {
+            let x = x.cast::<PyArray1<I>>()?.try_readonly()?;
+            Ok(HeldCoordinates::Converted(
+                x.as_array().mapv(crate::element::Cast::cast),
+            ))
+        }
+        let held = match Dtype::of(x)? {
+            Dtype::F64 => HeldCoordinates::F64(x.cast::<PyArray1<f64>>()?.try_readonly()?),
+            Dtype::F32 => HeldCoordinates::F32(x.cast::<PyArray1<f32>>()?.try_readonly()?),
+            Dtype::F16 => HeldCoordinates::F16(x.cast::<PyArray1<f16>>()?.try_readonly()?),
+            Dtype::I64 => ints::<i64>(x)?,
+            Dtype::I32 => ints::<i32>(x)?,
+            Dtype::I16 => ints::<i16>(x)?,
+            Dtype::I8 => ints::<i8>(x)?,
+            Dtype::U64 => ints::<u64>(x)?,
+            Dtype::U32 => ints::<u32>(x)?,
+            Dtype::U16 => ints::<u16>(x)?,
+            Dtype::U8 => ints::<u8>(x)?,
+            Dtype::C128 | Dtype::C64 => {
+                return Err(GradientError::UnsupportedDtype {
+                    what: "complex coordinates".into(),
+                }
+                .into())
+            }
+        };
+        Ok(HeldSpacing::Coordinates(held))
+    }
+
+    fn view(&self) -> Spacing<'_> {
+        match self {
+            HeldSpacing::Uniform(uniform) => Spacing::Uniform(*uniform),
+            HeldSpacing::Coordinates(x) => Spacing::Coordinates(match x {
+                HeldCoordinates::F64(x) => Coordinates::F64(x.as_array()),
+                HeldCoordinates::F32(x) => Coordinates::F32(x.as_array()),
+                HeldCoordinates::F16(x) => Coordinates::F16(x.as_array()),
+                HeldCoordinates::Converted(x) => Coordinates::F64(x.view()),
+            }),
+        }
+    }
+}
+
+impl From<GradientError> for PyErr {
+    /// For errors raised while attached, before any signal could be caught.
+    fn from(err: GradientError) -> PyErr {
+        Python::attach(|py| exception(py, err, None))
+    }
+}
+
+/// One requested derivative as the shim hands it over:
+/// `(axis, spacing, accuracy, periodic, period, uneven)`.
+type PyRequest<'py> = (usize, Bound<'py, PyAny>, usize, bool, Option<f64>, bool);
+
+/// Borrows everything, releases the GIL, and runs the core for one promotion.
+fn run<'py, S, A, T>(
+    f: &Bound<'py, PyUntypedArray>,
+    outs: &[Bound<'py, PyAny>],
+    requests: &[PyRequest<'py>],
+    edge_order: EdgeOrder,
+    workers: usize,
+) -> PyResult<()>
+where
+    S: Element + crate::element::Cast<A> + Send + Sync + 'static,
+    A: Element + crate::element::Field + crate::element::Cast<T>,
+    T: crate::element::Field + crate::element::Cast<A>,
+{
+    let spacings = requests
+        .iter()
+        .map(|r| HeldSpacing::extract(&r.1))
+        .collect::<PyResult<Vec<_>>>()?;
+    let f = f.cast::<PyArrayDyn<S>>()?.try_readonly()?;
+    let mut borrows = Vec::with_capacity(outs.len());
+    for out in outs {
+        borrows.push(out.cast::<PyArrayDyn<A>>()?.try_readwrite()?);
+    }
+    let input = f.as_array();
+    let requests: Vec<Request<'_, '_, A>> = requests
+        .iter()
+        .zip(&spacings)
+        .zip(borrows.iter_mut())
+        .map(
+            |((&(axis, _, accuracy, periodic, period, uneven), spacing), out)| Request {
+                axis,
+                spacing: spacing.view(),
+                options: StencilOptions {
+                    accuracy,
+                    periodic,
+                    period,
+                    uneven,
+                },
+                out: out.as_array_mut(),
+            },
+        )
+        .collect();
+    let py = f.py();
+    let mut interrupt = None;
+    let done = py.detach(|| {
+        // Between parts: take the GIL back for a moment and look for a pending signal.
+        let mut checkpoint = || match Python::attach(|py| py.check_signals()) {
+            Ok(()) => true,
+            Err(caught) => {
+                interrupt = Some(caught);
+                false
+            }
+        };
+        request::gradient::<Promotion<S, A, T>>(
+            input,
+            requests,
+            edge_order,
+            workers,
+            &mut checkpoint,
+        )
+    });
+    done.map_err(|err| exception(py, err, interrupt))
+}
+
+/// Writes the gradient of `f` for each request into the matching array of `outs`.
+///
+/// `compute` is the dtype character code NumPy promotes to for every request ("e", "f",
+/// "d", "F" or "D"); `edge_order` is 1 or 2. Outputs must have `f`'s shape and the dtype NumPy
+/// returns (float64 for integer input), in native byte order.
+#[pyfunction]
+#[pyo3(signature = (f, outs, requests, compute, edge_order, workers=None))]
+fn gradient_into<'py>(
+    f: &Bound<'py, PyUntypedArray>,
+    outs: Vec<Bound<'py, PyAny>>,
+    requests: Vec<PyRequest<'py>>,
+    compute: &str,
+    edge_order: u64,
+    workers: Option<usize>,
+) -> PyResult<()> {
+    let workers = workers.unwrap_or_else(threads::default_workers);
+    let edge_order = match edge_order {
+        1 => EdgeOrder::First,
+        2 => EdgeOrder::Second,
+        _ => return Err(GradientError::BadEdgeOrder { edge_order }.into()),
+    };
+    if outs.len() != requests.len() {
+        let (outputs, requests) = (outs.len(), requests.len());
+        return Err(GradientError::CountMismatch { outputs, requests }.into());
+    }
+    let (o, r) = (&outs[..], &requests[..]);
+    dispatch!(f, compute, run(f, o, r, edge_order, workers))
+}
+
+/// The default number of worker threads (`NDGRADIENT_NUM_THREADS`, else the CPU count).
+#[pyfunction]
+fn default_workers() -> usize {
+    threads::default_workers()
+}
+
+/// The number of CPUs this process may run on.
+#[pyfunction]
+fn available_cpus() -> usize {
+    threads::available_cpus()
+}
+
+/// How this module was built: `profile` ("release" or "debug") and `target` (arch-os).
+#[pyfunction]
+fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let info = PyDict::new(py);
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    info.set_item("profile", profile)?;
+    let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+    info.set_item("target", target)?;
+    Ok(info)
+}
+
+/// The native module. It holds no global state that needs the GIL.
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(gradient_into, m)?)?;
+    m.add_function(wrap_pyfunction!(default_workers, m)?)?;
+    m.add_function(wrap_pyfunction!(available_cpus, m)?)?;
+    m.add_function(wrap_pyfunction!(build_info, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! The arithmetic of a stencil over a run of points, for views of any dimension and strides.
+//!
+//! A run of points along an axis reads, for each tap, the input shifted by the tap's offset:
+//! a view of the run's shape. Every formula is then an element-by-element combination of
+//! those views (with `Zip`), or a sum of them computed a block at a time where there are many
+//! taps or the weights change from point to point. Whatever the walk hands over (a whole row,
+//! a single hyperplane, a chunk of short rows), every element is computed by the same
+//! operations in the same order, so the result does not depend on how the work was cut.
+
+use crate::dtypes::{Dtypes, Weight};
+use crate::element::{Cast, Field};
+use crate::stencil::{Formula, PointWeights, Stencil, Term, Weights, MAX_TAPS};
+use ndarray::{
+    ArrayView, ArrayView1, ArrayViewMut, ArrayViewMut1, Axis, Dimension, Ix1, Slice, Zip,
+};
+use std::ops::Range;
+
+/// Points whose per-point weights, or partial sums, are computed together.
+const BLOCK: usize = 256;
+
+/// Writes the derivative at `points` along `axis` into `out`, whose index 0 along `axis` is
+/// point `out_first`. `f` spans the whole axis, and along the other axes what `out` spans.
+pub(crate) fn points<N: Dtypes, D: Dimension>(
+    f: &ArrayView<'_, N::Stored, D>,
+    out: &mut ArrayViewMut<'_, N::Data, D>,
+    out_first: usize,
+    axis: Axis,
+    stencil: &Stencil<'_, Weight<N>>,
+    points: Range<usize>,
+) {
+    let len = stencil.len();
+    for piece in stencil.pieces() {
+        let (a, b) = (
+            piece.points.start.max(points.start),
+            piece.points.end.min(points.end),
+        );
+        if a >= b {
+            continue;
+        }
+        let at = |start: usize, count: usize| Slice::from(start..start + count);
+        if piece.wrap {
+            // Wrapped taps are not a shifted run: one point at a time.
+            for i in a..b {
+                let out_i = out.slice_axis_mut(axis, at(i - out_first, 1));
+                let source = |k: usize| f.slice_axis(axis, at(piece.source(i, k, len), 1));
+                apply::<N, D>(out_i, &source, &piece.formula, i, axis);
+            }
+        } else {
+            let out_run = out.slice_axis_mut(axis, at(a - out_first, b - a));
+            let source = |k: usize| f.slice_axis(axis, at(piece.source(a, k, len), b - a));
+            apply::<N, D>(out_run, &source, &piece.formula, a, axis);
+        }
+    }
+}
+
+/// The views of one run: tap `k`'s input, shaped like the run's output.
+type Source<'s, 'f, S, D> = &'s dyn Fn(usize) -> ArrayView<'f, S, D>;
+
+/// Writes `formula` over a run whose first point is `first`.
+fn apply<N: Dtypes, D: Dimension>(
+    out: ArrayViewMut<'_, N::Data, D>,
+    source: Source<'_, '_, N::Stored, D>,
+    formula: &Formula<'_, Weight<N>>,
+    first: usize,
+    axis: Axis,
+) {
+    match formula {
+        Formula::Quotient { divisor } => {
+            let divisor = *divisor;
+            Zip::from(out)
+                .and(&source(0))
+                .and(&source(1))
+                .for_each(|o, &lo, &hi| *o = N::quotient(lo, hi, divisor));
+        }
+        Formula::Sum { term, weights } => match term {
+            Term::Promoted => sum::<N, D, Promote>(out, source, weights, first, axis),
+            Term::Scaled => sum::<N, D, Scale>(out, source, weights, first, axis),
+        },
+    }
+}
+
+/// One [`Term`]'s multiplication, as a type, so that the loops below are compiled once per
+/// term with nothing to decide per element.
+pub(crate) trait Multiply {
+    /// `weight * value`.
+    fn apply<F: Field>(value: F, weight: F::Real) -> F;
+}
+
+/// [`Term::Promoted`].
+pub(crate) struct Promote;
+/// [`Term::Scaled`].
+pub(crate) struct Scale;
+
+impl Multiply for Promote {
+    #[inline(always)]
+    fn apply<F: Field>(value: F, weight: F::Real) -> F {
+        value.mul_real(weight)
+    }
+}
+
+impl Multiply for Scale {
+    #[inline(always)]
+    fn apply<F: Field>(value: F, weight: F::Real) -> F {
+        value.scale(weight)
+    }
+}
+
+/// `w0 * v0 + w1 * v1 + ...` over a run, with the run's weights.
+fn sum<N: Dtypes, D: Dimension, M: Multiply>(
+    mut out: ArrayViewMut<'_, N::Data, D>,
+    source: Source<'_, '_, N::Stored, D>,
+    weights: &Weights<'_, Weight<N>>,
+    first: usize,
+    axis: Axis,
+) {
+    match weights {
+        Weights::Same(w) => same::<N, D, M>(out, source, w),
+        Weights::PerPoint(w) if out.ndim() == 1 => {
+            let out = out.into_dimensionality::<Ix1>().expect("1-D");
+            let taps: Vec<ArrayView1<'_, N::Stored>> = (0..w.taps())
+                .map(|k| source(k).into_dimensionality::<Ix1>().expect("1-D"))
+                .collect();
+            lane::<N, M>(out, &taps, &**w, first);
+        }
+        Weights::PerPoint(w) => {
+            // Hyperplanes of an outer axis: one set of weights per hyperplane.
+            let taps = w.taps();
+            let mut point = [Weight::<N>::default(); MAX_TAPS];
+            for j in 0..out.len_of(axis) {
+                w.fill(first + j, 1, &mut point[..taps]);
+                let one = Slice::from(j..j + 1);
+                let plane = |k: usize| source(k).slice_axis_move(axis, one);
+                same::<N, D, M>(out.slice_axis_mut(axis, one), &plane, &point[..taps]);
+            }
+        }
+    }
+}
+
+/// A run whose points share their weights `w`, one per tap.
+fn same<N: Dtypes, D: Dimension, M: Multiply>(
+    out: ArrayViewMut<'_, N::Data, D>,
+    source: Source<'_, '_, N::Stored, D>,
+    w: &[Weight<N>],
+) {
+    let term = |v: N::Stored, w: Weight<N>| M::apply(N::load(v), w);
+    if let [w0, w1, w2] = *w {
+        Zip::from(out)
+            .and(&source(0))
+            .and(&source(1))
+            .and(&source(2))
+            .for_each(|o, &a, &b, &c| {
+                *o = term(a, w0).add(term(b, w1)).add(term(c, w2)).cast();
+            });
+        return;
+    }
+    let taps: Vec<_> = (0..w.len()).map(source).collect();
+    let mut sums: Vec<N::Compute> = Vec::with_capacity(BLOCK);
+    let slices: Option<Vec<&[N::Stored]>> = taps.iter().map(|t| t.as_slice()).collect();
+    let mut out = out;
+    if let (Some(slices), Some(outputs)) = (slices, out.as_slice_mut()) {
+        // Contiguous runs (rows, and the hyperplanes of a C or Fortran array): slice loops.
+        for start in (0..outputs.len()).step_by(BLOCK) {
+            let end = (start + BLOCK).min(outputs.len());
+            sums.clear();
+            sums.extend(slices[0][start..end].iter().map(|&v| term(v, w[0])));
+            for (tap, &wk) in slices.iter().zip(w).skip(1) {
+                for (s, &v) in sums.iter_mut().zip(&tap[start..end]) {
+                    *s = s.add(term(v, wk));
+                }
+            }
+            for (o, s) in outputs[start..end].iter_mut().zip(&sums) {
+                *o = s.cast();
+            }
+        }
+        return;
+    }
+    // Any other layout: the views in their common logical order, a block at a time.
+    let mut values: Vec<_> = taps.iter().map(|t| t.iter()).collect();
+    let mut outputs = out.iter_mut();
+    loop {
+        sums.clear();
+        sums.extend(values[0].by_ref().take(BLOCK).map(|&v| term(v, w[0])));
+        if sums.is_empty() {
+            break;
+        }
+        for (tap, &wk) in values.iter_mut().zip(w).skip(1) {
+            for (s, &v) in sums.iter_mut().zip(tap.by_ref()) {
+                *s = s.add(term(v, wk));
+            }
+        }
+        // The block first: zip must not pull an output it has no sum for.
+        for (s, o) in sums.iter().zip(outputs.by_ref()) {
+            *o = s.cast();
+        }
+    }
+}
+
+/// A run of a row whose weights change from point to point: weights and sums a block at a
+/// time, where they are used (never an array of weights the size of the axis).
+fn lane<N: Dtypes, M: Multiply>(
+    mut out: ArrayViewMut1<'_, N::Data>,
+    taps: &[ArrayView1<'_, N::Stored>],
+    weights: &dyn PointWeights<Weight<N>>,
+    first: usize,
+) {
+    let term = |v: N::Stored, w: Weight<N>| M::apply(N::load(v), w);
+    let len = out.len();
+    let count = taps.len();
+    let mut w = vec![Weight::<N>::default(); count * BLOCK.min(len)];
+    let mut sums: Vec<N::Compute> = Vec::with_capacity(BLOCK);
+    let slices: Option<Vec<&[N::Stored]>> = taps.iter().map(|t| t.as_slice()).collect();
+    for start in (0..len).step_by(BLOCK) {
+        let n = (len - start).min(BLOCK);
+        let w = &mut w[..count * n];
+        weights.fill(first + start, n, w);
+        let weight = |k: usize| &w[k * n..(k + 1) * n];
+        match (&slices, out.as_slice_mut()) {
+            (Some(s), Some(o)) if count == 3 => {
+                // NumPy's coordinates on a contiguous row: one loop the compiler vectorises.
+                let (a, b, c) = (weight(0), weight(1), weight(2));
+                let (f0, f1, f2) = (
+                    &s[0][start..][..n],
+                    &s[1][start..][..n],
+                    &s[2][start..][..n],
+                );
+                let o = &mut o[start..][..n];
+                for j in 0..n {
+                    o[j] = term(f0[j], a[j])
+                        .add(term(f1[j], b[j]))
+                        .add(term(f2[j], c[j]))
+                        .cast();
+                }
+            }
+            _ => {
+                sums.clear();
+                sums.extend((0..n).map(|j| term(taps[0][start + j], weight(0)[j])));
+                for (k, tap) in taps.iter().enumerate().skip(1) {
+                    let wk = weight(k);
+                    for (j, s) in sums.iter_mut().enumerate() {
+                        *s = s.add(term(tap[start + j], wk[j]));
+                    }
+                }
+                for (j, s) in sums.iter().enumerate() {
+                    out[start + j] = s.cast();
+                }
+            }
+        }
+    }
+}
+
+/// [`Term::apply`]'s two multiplications, shared with the types above.
+impl Term {
+    /// `weight * value` by this term's multiplication.
+    #[inline(always)]
+    pub fn apply<F: Field>(self, value: F, weight: F::Real) -> F {
+        match self {
+            Term::Promoted => Promote::apply(value, weight),
+            Term::Scaled => Scale::apply(value, weight),
+        }
+    }
+}
