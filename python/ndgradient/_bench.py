@@ -1,31 +1,25 @@
-"""Benchmark harness: ndgradient against numpy.gradient (and torch/jax when installed).
+"""``ndgradient bench``: the benchmark harness of a source checkout, or a short comparison.
 
-Every workload is timed with interleaved repeats (NumPy, ndgradient, NumPy, ...) in one
-process, and reported as medians, the ratio to NumPy, and the fraction of the machine's
-memory bandwidth it reaches: the time a copy-bandwidth machine would need to read the input
-once and write each output once, over the measured time. The bandwidth is measured in the
-same run with a parallel copy between preallocated buffers.
-
-Peers are imported and timed in a second pass, after NumPy and ndgradient: their thread pools
-keep spinning between calls (jax's XLA pool, torch's OpenMP threads) and on a small machine
-they would slow down everything timed after them.
+The harness (``benches/compare.py``: the full workload matrix, peers, memory bandwidth, chart)
+is not part of the wheel. In a source checkout (an editable install) ``ndgradient bench`` runs
+it; elsewhere it times a few workloads against `numpy.gradient` with the same timing rules and
+says where the harness is. The timing rules live here, once, for both.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import argparse
 import functools
 import gc
 import importlib.util
-import itertools
 import json
-import math
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -34,227 +28,120 @@ from . import __version__, _core
 from ._gradient import gradient
 from ._rules import numpy_gradient
 
-
-@dataclass
-class Workload:
-    """One benchmark case: how to build its arguments and how many bytes it must move."""
-
-    name: str
-    build: Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]
-    calls_per_sample: int = 1
-    # Keywords only ndgradient takes (an ``out=`` buffer, say), made once per workload.
-    extensions: Callable[[tuple[Any, ...], Any], dict[str, Any]] | None = None
-    # False for extensions that change the values (accuracy=, periodic=): no bit check.
-    same_values: bool = True
-
-
-@dataclass
-class Result:
-    """Medians in seconds per call, and the derived figures."""
-
-    name: str
-    numpy_s: float
-    ndgradient_s: float
-    speedup: float
-    bytes_moved: int
-    bandwidth_s: float
-    bandwidth_fraction: float
-    peers_s: dict[str, float] = field(default_factory=dict)
-
-
-def _fields(shape: Sequence[int], dtype: Any = np.float64, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    if np.dtype(dtype).kind in "iu":
-        return rng.integers(-1000, 1000, size=shape).astype(dtype)
-    return rng.standard_normal(shape).astype(dtype)
-
-
-def workloads(scale: float = 1.0) -> list[Workload]:
-    """The fixed workload matrix; ``scale`` < 1 shrinks every array (for smoke tests)."""
-
-    def n(count: float) -> int:
-        return max(16, int(count * scale))
-
-    def side(length: float, dims: int) -> int:
-        return max(8, int(length * scale ** (1 / dims)))
-
-    s2, s3 = side(4096, 2), side(256, 3)
-
-    def plain(shape: Sequence[int], **kwargs: Any) -> Callable[[], Any]:
-        return lambda: ((_fields(shape),), kwargs)
-
-    def coordinates() -> Any:
-        count = n(1e7)
-        x = np.cumsum(np.random.default_rng(1).random(count)) + 1.0
-        return (_fields((count,)), x), {}
-
-    return [
-        Workload("1-D 1e3 float64", plain((n(1e3),)), calls_per_sample=200),
-        Workload("1-D 1e5 float64", plain((n(1e5),)), calls_per_sample=20),
-        Workload("1-D 1e7 float64", plain((n(1e7),))),
-        Workload("1-D 1e8 float64", plain((n(1e8),))),
-        Workload(f"2-D {s2}^2 both axes", plain((s2, s2))),
-        Workload(f"2-D {s2}^2 axis 0", plain((s2, s2), axis=0)),
-        Workload(f"2-D {s2}^2 axis 1", plain((s2, s2), axis=1)),
-        Workload(f"3-D {s3}^3 all axes", plain((s3, s3, s3))),
-        Workload("coordinates 1-D 1e7", coordinates),
-        Workload(f"float32 {s2}^2 both axes", lambda: ((_fields((s2, s2), np.float32),), {})),
-        Workload(f"edge_order=2 {s2}^2", plain((s2, s2), edge_order=2)),
-        Workload(f"int64 {s2}^2 both axes", lambda: ((_fields((s2, s2), np.int64),), {})),
-        Workload(
-            f"Fortran order {s2}^2 both axes",
-            lambda: ((np.asfortranarray(_fields((s2, s2))),), {}),
-        ),
-        Workload("10-element call", plain((10,)), calls_per_sample=2000),
-        # The same two cases with reused outputs: what page faults on fresh memory cost.
-        Workload("1-D 1e7 float64, out= reused", plain((n(1e7),)), extensions=_reused_out),
-        Workload(f"2-D {s2}^2 both axes, out= reused", plain((s2, s2)), extensions=_reused_out),
-        # What the extended stencils cost, against NumPy's accuracy-2 gradient.
-        *(
-            Workload(
-                f"2-D {s2}^2 both axes, {label}",
-                plain((s2, s2)),
-                extensions=functools.partial(_fixed_options, options),
-                same_values=False,
-            )
-            for label, options in _EXTENDED_OPTIONS
-        ),
-    ]
-
-
-_EXTENDED_OPTIONS: list[tuple[str, dict[str, Any]]] = [
-    ("periodic", {"periodic": True}),
-    ("accuracy=4", {"accuracy": 4}),
-    ("accuracy=8", {"accuracy": 8}),
+__all__ = [
+    "add_options",
+    "check_identical",
+    "check_options",
+    "find_harness",
+    "interleaved_medians",
+    "load_harness",
+    "main",
+    "quick_comparison",
+    "report_header",
+    "seconds_text",
 ]
 
 
-def _fixed_options(
-    options: dict[str, Any], args: tuple[Any, ...], expected: Any
-) -> dict[str, Any]:
-    """The same keywords for every call (the workload's extension options)."""
-    return options
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options, for ``ndgradient bench`` and ``benches/compare.py`` alike."""
+    parser.add_argument("--repeats", type=int, default=9, help="repeats (default 9)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="shrink every array by this factor (0-1]"
+    )
+    parser.add_argument("--only", nargs="*", help="run workloads whose name contains")
+    parser.add_argument("--json", help="write the full report to this JSON file")
+    parser.add_argument("--png", help="write a bar chart (needs matplotlib)")
+    parser.add_argument("--no-peers", action="store_true", help="skip torch and jax")
+    parser.add_argument(
+        "--progress", action="store_true", help="show the progress bar even when not a tty"
+    )
 
 
-def _reused_out(args: tuple[Any, ...], expected: Any) -> dict[str, Any]:
-    """An ``out=`` argument shaped like NumPy's result, allocated and touched once."""
-    if isinstance(expected, tuple):
-        return {"out": tuple(np.empty_like(e) for e in expected)}
-    return {"out": np.empty_like(expected)}
+def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.repeats < 1 or not 0 < args.scale <= 1:
+        parser.error("--repeats must be at least 1 and --scale in (0, 1]")
 
 
-def _bytes_moved(args: tuple[Any, ...], result: Any) -> int:
-    outputs = result if isinstance(result, tuple) else (result,)
-    spacing = sum(a.nbytes for a in args[1:] if isinstance(a, np.ndarray))
-    return int(args[0].nbytes + spacing + sum(o.nbytes for o in outputs))
+def find_harness() -> Path | None:
+    """``benches/compare.py`` of the source tree this package is imported from, if any."""
+    package = Path(__file__).resolve().parent
+    root = package.parent.parent
+    # Only the source layout (root/python/ndgradient), never whatever lies next to a wheel.
+    if package != root / "python" / "ndgradient":
+        return None
+    harness = root / "benches" / "compare.py"
+    return harness if harness.is_file() else None
 
 
-def memory_bandwidth(megabytes: int = 512, repeats: int = 7) -> float:
-    """Bytes per second of a copy between preallocated buffers, split over all CPUs."""
-    count = megabytes * 2**20 // 8
-    source = np.ones(count)
-    target = np.zeros(count)
-    threads = max(1, _core.available_cpus())
-    bounds = np.linspace(0, count, threads + 1).astype(int)
-    pieces = [(source[a:b], target[a:b]) for a, b in itertools.pairwise(bounds)]
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-
-        def copy_all() -> None:
-            list(pool.map(lambda p: np.copyto(p[1], p[0]), pieces))
-
-        copy_all()
-        best = min(_seconds(copy_all) for _ in range(repeats))
-    return 2 * source.nbytes / best  # each byte read once and written once
+def load_harness(path: Path) -> ModuleType:
+    """The harness file as a module (registered, as its dataclasses need)."""
+    spec = importlib.util.spec_from_file_location("ndgradient_benchmark_harness", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the benchmark harness {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def _seconds(fn: Callable[[], Any], calls: int = 1) -> float:
+def main(args: argparse.Namespace) -> int:
+    """``ndgradient bench``: the harness if this is a source checkout, else a short run."""
+    harness = find_harness()
+    if harness is not None:
+        code: int = load_harness(harness).main(args)
+        return code
+    print(
+        "The full benchmark is benches/compare.py in a source checkout of ndgradient (an "
+        "editable install runs it as ndgradient bench); here, a few of its workloads.\n"
+    )
+    report = quick_comparison(args.repeats, args.scale, args.only or ())
+    print(_quick_table(report))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=2)
+        print(f"JSON written to {args.json}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# Timing rules, shared with benches/compare.py
+# ------------------------------------------------------------------------------------------
+
+
+def _seconds(fn: Callable[[], Any], calls: int) -> float:
     start = time.perf_counter()
     for _ in range(calls):
         fn()
     return (time.perf_counter() - start) / calls
 
 
-def _peers_installed() -> bool:
-    return any(importlib.util.find_spec(name) is not None for name in ("torch", "jax"))
+def interleaved_medians(
+    contenders: dict[str, Callable[[], Any]],
+    repeats: int,
+    calls: int = 1,
+    step: Callable[[], None] = lambda: None,
+) -> dict[str, float]:
+    """Median seconds per call of each contender, timed in turn (one of each per repeat, so
+    that a slow moment of a shared machine hits them all), after a garbage collection."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, call in contenders.items():
+            gc.collect()
+            times[name].append(_seconds(call, calls))
+        step()
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def _peers() -> dict[str, Callable[..., Any]]:
-    """Other gradient implementations that are installed, wrapped to take NumPy arrays."""
-    peers: dict[str, Callable[..., Any]] = {}
-    try:
-        import torch
-
-        def torch_gradient(f: np.ndarray, *varargs: Any, **kwargs: Any) -> Any:
-            t = torch.from_numpy(np.ascontiguousarray(f))
-            if not t.is_floating_point():
-                t = t.to(torch.float64)
-            spacing = [torch.from_numpy(v) for v in varargs] if varargs else 1.0
-            options: dict[str, Any] = {"edge_order": kwargs.get("edge_order", 1)}
-            if "axis" in kwargs:
-                options["dim"] = kwargs["axis"]
-            return torch.gradient(t, spacing=spacing, **options)
-
-        peers[f"torch {torch.__version__}"] = torch_gradient
-    except ImportError:
-        pass
-    try:
-        import jax
-        import jax.numpy as jnp
-
-        def jax_gradient(f: np.ndarray, *varargs: Any, **kwargs: Any) -> Any:
-            result = jnp.gradient(jnp.asarray(f), *varargs, **kwargs)
-            ready: Callable[[Any], Any] = jax.block_until_ready  # untyped in some versions
-            return ready(result)
-
-        peers[f"jax {jax.__version__}"] = jax_gradient
-    except ImportError:
-        pass
-    return peers
+def check_identical(name: str, ours: Any, expected: Any) -> None:
+    """Raises unless ndgradient's result has NumPy's dtypes, shapes and bits."""
+    pairs = zip(ours, expected, strict=True) if isinstance(expected, tuple) else [(ours, expected)]
+    for a, b in pairs:
+        if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+            raise AssertionError(f"{name}: ndgradient's result differs from numpy.gradient")
 
 
-class _Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.enabled = total, 0, enabled
-        self.start = time.perf_counter()
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        width = 30
-        filled = width * self.done // self.total
-        elapsed = time.perf_counter() - self.start
-        bar = "#" * filled + "-" * (width - filled)
-        sys.stderr.write(f"\r[{bar}] {self.done}/{self.total} {elapsed:5.0f}s {label[:40]:<40}")
-        if self.done == self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def run(
-    repeats: int = 9,
-    scale: float = 1.0,
-    peers: bool = True,
-    progress: bool = True,
-    only: Sequence[str] = (),
-) -> dict[str, Any]:
-    """Runs the matrix and returns the report (what ``--json`` writes)."""
-    chosen = [w for w in workloads(scale) if not only or any(o in w.name for o in only)]
-    # Peers have no out=: they sit out the workloads that use ndgradient's extensions.
-    for_peers = [w for w in chosen if w.extensions is None] if peers and _peers_installed() else []
-    bar = _Progress((len(chosen) + len(for_peers)) * repeats + 1, progress)
-    bandwidth = memory_bandwidth(megabytes=max(16, int(512 * min(1.0, scale))))
-    bar.step("memory bandwidth")
-    results = [_measure(w, repeats, bandwidth, bar) for w in chosen]
-    if for_peers:
-        others = _peers()
-        for workload, result in zip(chosen, results, strict=True):
-            if workload in for_peers:
-                result.peers_s = _time_peers(workload, others, repeats, bar)
-    # The geometric mean is over drop-in calls only: extension rows answer other questions.
-    speedups = [r.speedup for w, r in zip(chosen, results, strict=True) if w.extensions is None]
+def report_header(repeats: int, scale: float) -> dict[str, Any]:
+    """What a report says about the run: versions, machine, threads, repeats, scale."""
     return {
         "ndgradient": __version__,
         "numpy": np.__version__,
@@ -263,153 +150,73 @@ def run(
         "workers": _core.default_workers(),
         "repeats": repeats,
         "scale": scale,
-        "memory_bandwidth_gb_s": bandwidth / 1e9,
-        "geometric_mean_speedup": math.exp(statistics.fmean(math.log(s) for s in speedups))
-        if speedups
-        else float("nan"),
-        "results": [asdict(r) for r in results],
     }
 
 
-def _measure(workload: Workload, repeats: int, bandwidth: float, bar: _Progress) -> Result:
-    """Checks one workload against NumPy, then times both, interleaved."""
-    args, kwargs = workload.build()
-    expected = numpy_gradient(*args, **kwargs)
-    ours = dict(kwargs)
-    if workload.extensions is not None:
-        ours.update(workload.extensions(args, expected))
-    if workload.same_values:
-        _check_identical(workload.name, gradient(*args, **ours), expected)
-    moved = _bytes_moved(args, expected)
-    del expected
-    median = _interleaved_medians(
-        {
-            "numpy": lambda: numpy_gradient(*args, **kwargs),
-            "ndgradient": lambda: gradient(*args, **ours),
-        },
-        repeats,
-        workload,
-        bar,
-    )
-    return Result(
-        name=workload.name,
-        numpy_s=median["numpy"],
-        ndgradient_s=median["ndgradient"],
-        speedup=median["numpy"] / median["ndgradient"],
-        bytes_moved=moved,
-        bandwidth_s=moved / bandwidth,
-        bandwidth_fraction=(moved / bandwidth) / median["ndgradient"],
-    )
-
-
-def _time_peers(
-    workload: Workload, others: dict[str, Callable[..., Any]], repeats: int, bar: _Progress
-) -> dict[str, float]:
-    """Median seconds per call of every peer that supports the workload."""
-    args, kwargs = workload.build()
-    contenders: dict[str, Callable[[], Any]] = {}
-    for name, peer in others.items():
-        call = functools.partial(peer, *args, **kwargs)
-        try:
-            call()  # also warms up JIT compilers before timing
-        except Exception:  # a peer without this feature (jax has no edge_order) sits it out
-            continue
-        contenders[name] = call
-    return _interleaved_medians(contenders, repeats, workload, bar)
-
-
-def _interleaved_medians(
-    contenders: dict[str, Callable[[], Any]], repeats: int, workload: Workload, bar: _Progress
-) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, call in contenders.items():  # interleaved: one of each per repeat
-            gc.collect()
-            times[name].append(_seconds(call, workload.calls_per_sample))
-        bar.step(workload.name)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
-def _check_identical(name: str, ours: Any, expected: Any) -> None:
-    pairs = zip(ours, expected, strict=True) if isinstance(expected, tuple) else [(ours, expected)]
-    for a, b in pairs:
-        if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
-            raise AssertionError(f"{name}: ndgradient's result differs from numpy.gradient")
-
-
-def _seconds_text(seconds: float) -> str:
+def seconds_text(seconds: float) -> str:
     if seconds < 1e-3:
-        return f"{seconds * 1e6:8.2f} us"
-    return f"{seconds * 1e3:8.2f} ms"
+        return f"{seconds * 1e6:.2f} us"
+    return f"{seconds * 1e3:.2f} ms"
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """The report as a Markdown table."""
-    peers = sorted({p for r in report["results"] for p in r["peers_s"]})
-    head = ["workload", "numpy", "ndgradient", "speed-up", "of bandwidth", *peers]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+# ------------------------------------------------------------------------------------------
+# The short comparison, for an installed wheel
+# ------------------------------------------------------------------------------------------
+
+
+def _quick_workloads(scale: float) -> dict[str, tuple[Callable[[], tuple[Any, ...]], int]]:
+    """name -> (the arguments' builder, calls per sample): rows of the harness's matrix."""
+    rng = np.random.default_rng(0)
+
+    def n(count: float) -> int:
+        return max(16, int(count * scale))
+
+    def coordinates() -> tuple[Any, ...]:
+        x = np.cumsum(np.random.default_rng(1).random(n(1e7))) + 1.0
+        return rng.standard_normal(x.size), x
+
+    return {
+        "1-D 1e5 float64": (lambda: (rng.standard_normal(n(1e5)),), 20),
+        "1-D 1e7 float64": (lambda: (rng.standard_normal(n(1e7)),), 1),
+        "coordinates 1-D 1e7": (coordinates, 1),
+        "10-element call": (lambda: (rng.standard_normal(10),), 2000),
+    }
+
+
+def quick_comparison(repeats: int, scale: float, only: Sequence[str] = ()) -> dict[str, Any]:
+    """A few workloads against `numpy.gradient`: results checked, then medians and ratios."""
+    results = []
+    for name, (build, calls) in _quick_workloads(scale).items():
+        if only and not any(o in name for o in only):
+            continue
+        args = build()
+        check_identical(name, gradient(*args), numpy_gradient(*args))
+        median = interleaved_medians(
+            {
+                "numpy": functools.partial(numpy_gradient, *args),
+                "ndgradient": functools.partial(gradient, *args),
+            },
+            repeats,
+            calls,
+        )
+        results.append(
+            {
+                "name": name,
+                "numpy_s": median["numpy"],
+                "ndgradient_s": median["ndgradient"],
+                "speedup": median["numpy"] / median["ndgradient"],
+            }
+        )
+    return {**report_header(repeats, scale), "results": results}
+
+
+def _quick_table(report: dict[str, Any]) -> str:
+    lines = ["| workload | numpy | ndgradient | speed-up |", "|---|---|---|---|"]
     for r in report["results"]:
-        cells = [
-            r["name"],
-            _seconds_text(r["numpy_s"]).strip(),
-            _seconds_text(r["ndgradient_s"]).strip(),
-            f"{r['speedup']:.2f}x",
-            f"{100 * r['bandwidth_fraction']:.0f}%",
-            *(_seconds_text(r["peers_s"][p]).strip() if p in r["peers_s"] else "-" for p in peers),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+        numpy_s, ours_s = seconds_text(r["numpy_s"]), seconds_text(r["ndgradient_s"])
+        lines.append(f"| {r['name']} | {numpy_s} | {ours_s} | {r['speedup']:.2f}x |")
     lines.append(
-        f"\nGeometric mean speed-up (drop-in rows, without out=/periodic/accuracy): "
-        f"{report['geometric_mean_speedup']:.2f}x. "
-        f"Memory bandwidth (parallel copy): {report['memory_bandwidth_gb_s']:.1f} GB/s. "
-        f"NumPy {report['numpy']}, {report['machine']}, {report['workers']} workers, "
+        f"\nNumPy {report['numpy']}, {report['machine']}, {report['workers']} workers, "
         f"medians of {report['repeats']} interleaved repeats."
     )
     return "\n".join(lines)
-
-
-def plot(report: dict[str, Any], path: str) -> None:
-    """A bar chart of the speed-ups (needs matplotlib: ``pip install ndgradient[bench]``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [r["name"] for r in report["results"]]
-    speedups = [r["speedup"] for r in report["results"]]
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) + 1.5))
-    ax.barh(names[::-1], speedups[::-1], color="#3b75af")
-    ax.axvline(1.0, color="black", linewidth=0.8)
-    for y, value in enumerate(speedups[::-1]):
-        ax.text(value, y, f" {value:.1f}x", va="center")
-    ax.set_xlabel("speed-up over numpy.gradient (median, same process)")
-    ax.set_title(
-        f"ndgradient {report['ndgradient']} vs NumPy {report['numpy']} "
-        f"({report['machine']}), geometric mean {report['geometric_mean_speedup']:.1f}x"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def main(args: Any) -> int:
-    """``ndgradient bench``: run, print the table, write JSON and PNG if asked."""
-    report = run(
-        repeats=args.repeats,
-        scale=args.scale,
-        peers=not args.no_peers,
-        progress=sys.stderr.isatty() or args.progress,
-        only=args.only or (),
-    )
-    print(format_table(report))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(report, out, indent=2)
-        print(f"JSON written to {args.json}")
-    if args.png:
-        try:
-            plot(report, args.png)
-            print(f"chart written to {args.png}")
-        except ImportError:
-            print("matplotlib is not installed: no chart (pip install matplotlib)")
-    return 0

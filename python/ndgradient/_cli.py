@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, _core
+from . import __version__, _bench, _core
 from ._gradient import gradient
 from ._rules import numpy_gradient
 
@@ -267,19 +267,11 @@ def _parser() -> argparse.ArgumentParser:
         help="time ndgradient against numpy.gradient on the benchmark matrix",
         description="Time ndgradient against numpy.gradient (and torch/jax if installed) on "
         "a fixed workload matrix: interleaved repeats in one process, medians, speed-ups, "
-        "and each result as a fraction of the memory bandwidth measured in the same run.",
+        "and each result as a fraction of the memory bandwidth measured in the same run. "
+        "The matrix is benches/compare.py of a source checkout; without one, a few of its "
+        "workloads are timed.",
     )
-    bench_parser.add_argument("--repeats", type=int, default=9, help="repeats (default 9)")
-    bench_parser.add_argument(
-        "--scale", type=float, default=1.0, help="shrink every array by this factor (0-1]"
-    )
-    bench_parser.add_argument("--only", nargs="*", help="run workloads whose name contains")
-    bench_parser.add_argument("--json", help="write the full report to this JSON file")
-    bench_parser.add_argument("--png", help="write a bar chart (needs matplotlib)")
-    bench_parser.add_argument("--no-peers", action="store_true", help="skip torch and jax")
-    bench_parser.add_argument(
-        "--progress", action="store_true", help="show the progress bar even when not a tty"
-    )
+    _bench.add_options(bench_parser)
     return parser
 
 
@@ -288,10 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "bench":
-        if args.repeats < 1 or not 0 < args.scale <= 1:
-            parser.error("--repeats must be at least 1 and --scale in (0, 1]")
-        from . import _bench
-
+        _bench.check_options(parser, args)
         return _bench.main(args)
     if args.command == "info":
         return info()
