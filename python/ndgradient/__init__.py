@@ -1,7 +1,6 @@
 """ndgradient: a bit-exact, parallel, Rust-accelerated drop-in replacement for numpy.gradient."""
 
 from ._core import __version__
-from ._gradient import gradient
-from ._patch import patch_numpy, patched, unpatch_numpy
+from ._patch import gradient, patch_numpy, patched, unpatch_numpy
 
 __all__ = ["__version__", "gradient", "patch_numpy", "patched", "unpatch_numpy"]
