@@ -4,6 +4,7 @@
 //! NumPy's promotion live in the Python shim, which allocates the outputs.
 
 use crate::dtypes::Promotion;
+use crate::element::{Cast, Field};
 use crate::error::GradientError;
 use crate::request::{self, Coordinates, Request, Spacing, StencilOptions, UniformSpacing};
 use crate::stencil::EdgeOrder;
@@ -47,77 +48,43 @@ fn exception(py: Python<'_>, err: GradientError, interrupt: Option<PyErr>) -> Py
     }
 }
 
-/// The element types the core reads, identified by NumPy's (kind, itemsize): one look at the
-/// dtype instead of trying each typed extraction in turn (a failed one costs a Python error).
-#[derive(Clone, Copy, Debug)]
-enum Dtype {
-    F64,
-    F32,
-    F16,
-    C128,
-    C64,
-    I64,
-    I32,
-    I16,
-    I8,
-    U64,
-    U32,
-    U16,
-    U8,
+/// NumPy's (kind, itemsize) of an array's dtype: one look at the dtype instead of trying each
+/// typed extraction in turn (a failed one costs a Python error).
+fn kind(array: &Bound<'_, PyUntypedArray>) -> (u8, usize) {
+    let descr = array.dtype();
+    (descr.kind(), descr.itemsize())
 }
 
-impl Dtype {
-    fn of(array: &Bound<'_, PyUntypedArray>) -> Result<Dtype, GradientError> {
-        let descr = array.dtype();
-        Ok(match (descr.kind(), descr.itemsize()) {
-            (b'f', 8) => Dtype::F64,
-            (b'f', 4) => Dtype::F32,
-            (b'f', 2) => Dtype::F16,
-            (b'c', 16) => Dtype::C128,
-            (b'c', 8) => Dtype::C64,
-            (b'i', 8) => Dtype::I64,
-            (b'i', 4) => Dtype::I32,
-            (b'i', 2) => Dtype::I16,
-            (b'i', 1) => Dtype::I8,
-            (b'u', 8) => Dtype::U64,
-            (b'u', 4) => Dtype::U32,
-            (b'u', 2) => Dtype::U16,
-            (b'u', 1) => Dtype::U8,
-            _ => {
-                return Err(GradientError::UnsupportedDtype {
-                    what: format!("dtype {descr}"),
-                })
-            }
-        })
-    }
+fn unsupported(what: String) -> PyErr {
+    GradientError::UnsupportedDtype { what }.into()
 }
 
-/// Calls `run::<Promotion<input, data, compute>>(args)` for the input's dtype and the compute
-/// dtype code: every combination NumPy's promotion can give, and nothing else.
+/// Calls `run::<input, data, compute>(args)` for the input's dtype and the compute dtype code:
+/// every combination NumPy's promotion can give, and nothing else.
 macro_rules! dispatch {
     ($f:expr, $compute:expr, $run:ident ( $($arg:expr),* )) => {
-        match (Dtype::of($f)?, $compute) {
-            (Dtype::F64, "d") => $run::<f64, f64, f64>($($arg),*),
-            (Dtype::F32, "f") => $run::<f32, f32, f32>($($arg),*),
-            (Dtype::F32, "d") => $run::<f32, f32, f64>($($arg),*),
-            (Dtype::F16, "e") => $run::<f16, f16, f16>($($arg),*),
-            (Dtype::F16, "f") => $run::<f16, f16, f32>($($arg),*),
-            (Dtype::F16, "d") => $run::<f16, f16, f64>($($arg),*),
-            (Dtype::C128, "D") => $run::<Complex64, Complex64, Complex64>($($arg),*),
-            (Dtype::C64, "F") => $run::<Complex32, Complex32, Complex32>($($arg),*),
-            (Dtype::C64, "D") => $run::<Complex32, Complex32, Complex64>($($arg),*),
-            (Dtype::I64, "d") => $run::<i64, f64, f64>($($arg),*),
-            (Dtype::I32, "d") => $run::<i32, f64, f64>($($arg),*),
-            (Dtype::I16, "d") => $run::<i16, f64, f64>($($arg),*),
-            (Dtype::I8, "d") => $run::<i8, f64, f64>($($arg),*),
-            (Dtype::U64, "d") => $run::<u64, f64, f64>($($arg),*),
-            (Dtype::U32, "d") => $run::<u32, f64, f64>($($arg),*),
-            (Dtype::U16, "d") => $run::<u16, f64, f64>($($arg),*),
-            (Dtype::U8, "d") => $run::<u8, f64, f64>($($arg),*),
-            (_, compute) => Err(GradientError::UnsupportedDtype {
-                what: format!("this input dtype with compute dtype {compute:?}"),
-            }
-            .into()),
+        match (kind($f), $compute) {
+            ((b'f', 8), "d") => $run::<f64, f64, f64>($($arg),*),
+            ((b'f', 4), "f") => $run::<f32, f32, f32>($($arg),*),
+            ((b'f', 4), "d") => $run::<f32, f32, f64>($($arg),*),
+            ((b'f', 2), "e") => $run::<f16, f16, f16>($($arg),*),
+            ((b'f', 2), "f") => $run::<f16, f16, f32>($($arg),*),
+            ((b'f', 2), "d") => $run::<f16, f16, f64>($($arg),*),
+            ((b'c', 16), "D") => $run::<Complex64, Complex64, Complex64>($($arg),*),
+            ((b'c', 8), "F") => $run::<Complex32, Complex32, Complex32>($($arg),*),
+            ((b'c', 8), "D") => $run::<Complex32, Complex32, Complex64>($($arg),*),
+            ((b'i', 8), "d") => $run::<i64, f64, f64>($($arg),*),
+            ((b'i', 4), "d") => $run::<i32, f64, f64>($($arg),*),
+            ((b'i', 2), "d") => $run::<i16, f64, f64>($($arg),*),
+            ((b'i', 1), "d") => $run::<i8, f64, f64>($($arg),*),
+            ((b'u', 8), "d") => $run::<u64, f64, f64>($($arg),*),
+            ((b'u', 4), "d") => $run::<u32, f64, f64>($($arg),*),
+            ((b'u', 2), "d") => $run::<u16, f64, f64>($($arg),*),
+            ((b'u', 1), "d") => $run::<u8, f64, f64>($($arg),*),
+            (_, compute) => Err(unsupported(format!(
+                "dtype {} with compute dtype {compute:?}",
+                $f.dtype()
+            ))),
         }
     };
 }
@@ -152,32 +119,25 @@ impl<'py> HeldSpacing<'py> {
             }));
         }
         let x = spacing.cast::<PyUntypedArray>()?;
-        fn ints<I: Element + crate::element::Cast<f64>>(
+        fn ints<I: Element + Cast<f64>>(
             x: &Bound<'_, PyUntypedArray>,
         ) -> PyResult<HeldCoordinates<'static>> {
             let x = x.cast::<PyArray1<I>>()?.try_readonly()?;
-            Ok(HeldCoordinates::Converted(
-                x.as_array().mapv(crate::element::Cast::cast),
-            ))
+            Ok(HeldCoordinates::Converted(x.as_array().mapv(Cast::cast)))
         }
-        let held = match Dtype::of(x)? {
-            Dtype::F64 => HeldCoordinates::F64(x.cast::<PyArray1<f64>>()?.try_readonly()?),
-            Dtype::F32 => HeldCoordinates::F32(x.cast::<PyArray1<f32>>()?.try_readonly()?),
-            Dtype::F16 => HeldCoordinates::F16(x.cast::<PyArray1<f16>>()?.try_readonly()?),
-            Dtype::I64 => ints::<i64>(x)?,
-            Dtype::I32 => ints::<i32>(x)?,
-            Dtype::I16 => ints::<i16>(x)?,
-            Dtype::I8 => ints::<i8>(x)?,
-            Dtype::U64 => ints::<u64>(x)?,
-            Dtype::U32 => ints::<u32>(x)?,
-            Dtype::U16 => ints::<u16>(x)?,
-            Dtype::U8 => ints::<u8>(x)?,
-            Dtype::C128 | Dtype::C64 => {
-                return Err(GradientError::UnsupportedDtype {
-                    what: "complex coordinates".into(),
-                }
-                .into())
-            }
+        let held = match kind(x) {
+            (b'f', 8) => HeldCoordinates::F64(x.cast::<PyArray1<f64>>()?.try_readonly()?),
+            (b'f', 4) => HeldCoordinates::F32(x.cast::<PyArray1<f32>>()?.try_readonly()?),
+            (b'f', 2) => HeldCoordinates::F16(x.cast::<PyArray1<f16>>()?.try_readonly()?),
+            (b'i', 8) => ints::<i64>(x)?,
+            (b'i', 4) => ints::<i32>(x)?,
+            (b'i', 2) => ints::<i16>(x)?,
+            (b'i', 1) => ints::<i8>(x)?,
+            (b'u', 8) => ints::<u64>(x)?,
+            (b'u', 4) => ints::<u32>(x)?,
+            (b'u', 2) => ints::<u16>(x)?,
+            (b'u', 1) => ints::<u8>(x)?,
+            _ => return Err(unsupported(format!("coordinates of dtype {}", x.dtype()))),
         };
         Ok(HeldSpacing::Coordinates(held))
     }
@@ -215,9 +175,9 @@ fn run<'py, S, A, T>(
     workers: usize,
 ) -> PyResult<()>
 where
-    S: Element + crate::element::Cast<A> + Send + Sync + 'static,
-    A: Element + crate::element::Field + crate::element::Cast<T>,
-    T: crate::element::Field + crate::element::Cast<A>,
+    S: Element + Cast<A> + Send + Sync + 'static,
+    A: Element + Field + Cast<T>,
+    T: Field + Cast<A>,
 {
     let spacings = requests
         .iter()
