@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, _core
+from . import _core
+from ._core import __version__
 from ._gradient import gradient
 from ._rules import numpy_gradient
 

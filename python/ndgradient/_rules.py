@@ -470,7 +470,9 @@ def allocate_outputs(f: np.ndarray, count: int) -> list[np.ndarray]:
     always keep the strides of length-1 axes, so the layout is that of two ``empty_like``
     steps. The intermediate array is never written, so it costs no page faults.
     """
-    prototype = f if f.dtype.kind not in "iu" else np.empty_like(f, dtype=FLOAT64)
+    data = f.dtype
+    result = result_dtype(data)
+    prototype = f if result is data else np.empty_like(f, dtype=result)
     if count == 1:
         return [np.empty_like(prototype)]
     # map, not a comprehension: a small call's allocation is a good part of its overhead.
