@@ -15,13 +15,17 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+pytest.importorskip("dask.array")
+pytest.importorskip("distributed")
+
 import dask
 import dask.array as da
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
 import ndgradient
 import numpy as np
-import pytest
 from _oracle import assert_identical, reference
 from distributed import Client, LocalCluster
 from hypothesis import given, note, settings

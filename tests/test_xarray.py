@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+pytest.importorskip("xarray")
+pytest.importorskip("dask.array")
+
 import dask.array as da
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
 import ndgradient.xarray
 import numpy as np
-import pytest
 import xarray as xr
 from hypothesis import given, note
 
