@@ -64,4 +64,6 @@ def test_kernels_that_do_not_exist_are_type_errors() -> None:
         _call(np.ones(4), [(0, np.arange(4) + 0j, 2, False, None, False)])
     with pytest.raises(TypeError, match="wider than the compute type"):
         f = np.ones(4, dtype=np.float32)
-        _call(f, [(0, np.arange(4.0), 2, False, None, False)], [np.empty(4, np.float32)], compute="f")
+        _call(
+            f, [(0, np.arange(4.0), 2, False, None, False)], [np.empty(4, np.float32)], compute="f"
+        )
