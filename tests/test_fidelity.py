@@ -39,15 +39,7 @@ CHUNKS = ((1, 1, 2, 1, 4), (3, 1, 2, 2), (1, 1, 3))
 SPACINGS = [
     # Complex data with a NumPy scalar spacing that promotes less far than ``2. * dx``:
     # NumPy's own code path, block by block, whose result follows the block's dtype.
-    pytest.param(
-        (np.True_,),
-        id="numpy-code-path",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="issue 15 item 1: _dask's NumPy-path blocks keep the byte order the "
-            "block arrived in; each result block needs .astype(layout.dtype, copy=False)",
-        ),
-    ),
+    pytest.param((np.True_,), id="numpy-code-path"),
     # The core: outputs allocated in the declared dtype, whatever the block's byte order.
     pytest.param((), id="core"),
     pytest.param((0.5, np.float32(2), np.arange(5.0) ** 2), id="core-per-axis"),

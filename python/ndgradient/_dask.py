@@ -354,8 +354,12 @@ def _assembled_block_gradient(
             for ax, dx, x in zip(layout.axes, layout.numpy_spacings, coordinates, strict=True)
         ]
         result = numpy_gradient(block, *spacings, axis=layout.axes, edge_order=layout.edge_order)
+        # A cluster may deliver the block in the other byte order (NumPy unpickles a
+        # non-contiguous non-native array as a native one), and NumPy's result follows the
+        # block: each result block gets the dtype the Dask array declares.
         parts: list[np.ndarray] = [
-            part[inside_block] for part in (result if isinstance(result, tuple) else [result])
+            part[inside_block].astype(layout.dtype, copy=False)
+            for part in (result if isinstance(result, tuple) else [result])
         ]
         return tuple(parts) if layout.several else parts[0]
     plans = [
