@@ -10,6 +10,7 @@
 //!   spacing's type (for instance `f64` for `f32` data with a `np.float64` spacing).
 
 use half::f16;
+use ndarray::ArrayView1;
 use num_complex::Complex;
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -43,9 +44,39 @@ pub trait Real:
     fn convert<R: Real>(self) -> R {
         R::from_f64(self.to_f64())
     }
+    /// A view of this type as a [`RealView`].
+    fn view(x: ArrayView1<'_, Self>) -> RealView<'_>;
+}
+
+/// A 1-D view of one of the real types, the type known at run time: a coordinate array in
+/// the type NumPy computes its steps in.
+#[derive(Clone, Copy, Debug)]
+pub enum RealView<'x> {
+    F64(ArrayView1<'x, f64>),
+    F32(ArrayView1<'x, f32>),
+    F16(ArrayView1<'x, f16>),
+}
+
+impl RealView<'_> {
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            RealView::F64(x) => x.len(),
+            RealView::F32(x) => x.len(),
+            RealView::F16(x) => x.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Real for f64 {
+    fn view(x: ArrayView1<'_, Self>) -> RealView<'_> {
+        RealView::F64(x)
+    }
     fn from_f64(value: f64) -> Self {
         value
     }
@@ -58,6 +89,9 @@ impl Real for f64 {
 }
 
 impl Real for f32 {
+    fn view(x: ArrayView1<'_, Self>) -> RealView<'_> {
+        RealView::F32(x)
+    }
     fn from_f64(value: f64) -> Self {
         value as f32
     }
@@ -70,6 +104,9 @@ impl Real for f32 {
 }
 
 impl Real for f16 {
+    fn view(x: ArrayView1<'_, Self>) -> RealView<'_> {
+        RealView::F16(x)
+    }
     fn from_f64(value: f64) -> Self {
         f64_to_f16(value)
     }

@@ -8,14 +8,14 @@
 //! operations in the same order, so the result does not depend on how the work was cut.
 
 use crate::dtypes::{Dtypes, Weight};
-use crate::element::{Cast, Field};
-use crate::stencil::{Formula, PointWeights, Stencil, Term, Weights, MAX_TAPS};
+use crate::element::{Cast, Field, Real, RealView};
+use crate::stencil::{interior_weights, Formula, Stencil, Term, Weights, MAX_TAPS};
 use ndarray::{
     ArrayView, ArrayView1, ArrayViewMut, ArrayViewMut1, Axis, Dimension, Ix1, Slice, Zip,
 };
 use std::ops::Range;
 
-/// Points whose per-point weights, or partial sums, are computed together.
+/// Points whose weights, or partial sums, are computed together.
 const BLOCK: usize = 256;
 
 /// Writes the derivative at `points` along `axis` into `out`, whose index 0 along `axis` is
@@ -113,26 +113,24 @@ fn sum<N: Dtypes, D: Dimension, M: Multiply>(
     first: usize,
     axis: Axis,
 ) {
-    match weights {
-        Weights::Same(w) => same::<N, D, M>(out, source, w),
-        Weights::PerPoint(w) if out.ndim() == 1 => {
-            let out = out.into_dimensionality::<Ix1>().expect("1-D");
-            let taps: Vec<ArrayView1<'_, N::Stored>> = (0..w.taps())
-                .map(|k| source(k).into_dimensionality::<Ix1>().expect("1-D"))
-                .collect();
-            lane::<N, M>(out, &taps, &**w, first);
-        }
-        Weights::PerPoint(w) => {
-            // Hyperplanes of an outer axis: one set of weights per hyperplane.
-            let taps = w.taps();
-            let mut point = [Weight::<N>::default(); MAX_TAPS];
-            for j in 0..out.len_of(axis) {
-                w.fill(first + j, 1, &mut point[..taps]);
-                let one = Slice::from(j..j + 1);
-                let plane = |k: usize| source(k).slice_axis_move(axis, one);
-                same::<N, D, M>(out.slice_axis_mut(axis, one), &plane, &point[..taps]);
-            }
-        }
+    if let Weights::Same(w) = weights {
+        return same::<N, D, M>(out, source, w);
+    }
+    let taps = weights.taps();
+    if out.ndim() == 1 {
+        let out = out.into_dimensionality::<Ix1>().expect("1-D");
+        let taps: Vec<ArrayView1<'_, N::Stored>> = (0..taps)
+            .map(|k| source(k).into_dimensionality::<Ix1>().expect("1-D"))
+            .collect();
+        return lane::<N, M>(out, &taps, weights, first);
+    }
+    // Hyperplanes of an outer axis: one set of weights per hyperplane.
+    let mut point = [Weight::<N>::default(); MAX_TAPS];
+    for j in 0..out.len_of(axis) {
+        weights.fill(first + j, 1, &mut point[..taps]);
+        let one = Slice::from(j..j + 1);
+        let plane = |k: usize| source(k).slice_axis_move(axis, one);
+        same::<N, D, M>(out.slice_axis_mut(axis, one), &plane, &point[..taps]);
     }
 }
 
@@ -195,57 +193,75 @@ fn same<N: Dtypes, D: Dimension, M: Multiply>(
     }
 }
 
-/// A run of a row whose weights change from point to point: weights and sums a block at a
-/// time, where they are used (never an array of weights the size of the axis).
+/// A run of a row whose weights change from point to point: NumPy's coordinate weights
+/// computed in the loop that uses them where the row is contiguous, otherwise weights and
+/// sums a block at a time (never an array of weights the size of the axis).
 fn lane<N: Dtypes, M: Multiply>(
     mut out: ArrayViewMut1<'_, N::Data>,
     taps: &[ArrayView1<'_, N::Stored>],
-    weights: &dyn PointWeights<Weight<N>>,
+    weights: &Weights<'_, Weight<N>>,
     first: usize,
 ) {
+    let slices: Option<Vec<&[N::Stored]>> = taps.iter().map(|t| t.as_slice()).collect();
+    if let (Weights::NonUniform(x), Some(f), Some(o)) = (weights, &slices, out.as_slice_mut()) {
+        let done = match x {
+            RealView::F64(x) => non_uniform::<N, M, f64>(o, f, x.as_slice(), first),
+            RealView::F32(x) => non_uniform::<N, M, f32>(o, f, x.as_slice(), first),
+            RealView::F16(x) => non_uniform::<N, M, half::f16>(o, f, x.as_slice(), first),
+        };
+        if done {
+            return;
+        }
+    }
     let term = |v: N::Stored, w: Weight<N>| M::apply(N::load(v), w);
     let len = out.len();
     let count = taps.len();
     let mut w = vec![Weight::<N>::default(); count * BLOCK.min(len)];
     let mut sums: Vec<N::Compute> = Vec::with_capacity(BLOCK);
-    let slices: Option<Vec<&[N::Stored]>> = taps.iter().map(|t| t.as_slice()).collect();
     for start in (0..len).step_by(BLOCK) {
         let n = (len - start).min(BLOCK);
         let w = &mut w[..count * n];
         weights.fill(first + start, n, w);
         let weight = |k: usize| &w[k * n..(k + 1) * n];
-        match (&slices, out.as_slice_mut()) {
-            (Some(s), Some(o)) if count == 3 => {
-                // NumPy's coordinates on a contiguous row: one loop the compiler vectorises.
-                let (a, b, c) = (weight(0), weight(1), weight(2));
-                let (f0, f1, f2) = (
-                    &s[0][start..][..n],
-                    &s[1][start..][..n],
-                    &s[2][start..][..n],
-                );
-                let o = &mut o[start..][..n];
-                for j in 0..n {
-                    o[j] = term(f0[j], a[j])
-                        .add(term(f1[j], b[j]))
-                        .add(term(f2[j], c[j]))
-                        .cast();
-                }
-            }
-            _ => {
-                sums.clear();
-                sums.extend((0..n).map(|j| term(taps[0][start + j], weight(0)[j])));
-                for (k, tap) in taps.iter().enumerate().skip(1) {
-                    let wk = weight(k);
-                    for (j, s) in sums.iter_mut().enumerate() {
-                        *s = s.add(term(tap[start + j], wk[j]));
-                    }
-                }
-                for (j, s) in sums.iter().enumerate() {
-                    out[start + j] = s.cast();
-                }
+        sums.clear();
+        sums.extend((0..n).map(|j| term(taps[0][start + j], weight(0)[j])));
+        for (k, tap) in taps.iter().enumerate().skip(1) {
+            let wk = weight(k);
+            for (j, s) in sums.iter_mut().enumerate() {
+                *s = s.add(term(tap[start + j], wk[j]));
             }
         }
+        for (j, s) in sums.iter().enumerate() {
+            out[start + j] = s.cast();
+        }
     }
+}
+
+/// NumPy's `a * f[i-1] + b * f[i] + c * f[i+1]` over contiguous points `first..` of a row,
+/// with `a, b, c` computed from the coordinates `x` (of NumPy type `X`) in the same loop, so
+/// that the divisions overlap the rest of the arithmetic and no weight is stored. False, and
+/// nothing written, when the coordinates are not contiguous.
+fn non_uniform<N: Dtypes, M: Multiply, X: Real>(
+    out: &mut [N::Data],
+    f: &[&[N::Stored]],
+    x: Option<&[X]>,
+    first: usize,
+) -> bool {
+    let Some(x) = x else {
+        return false;
+    };
+    let n = out.len();
+    let term = |v: N::Stored, w: X| M::apply(N::load(v), w.convert::<Weight<N>>());
+    let (f0, f1, f2) = (&f[0][..n], &f[1][..n], &f[2][..n]);
+    let x = &x[first - 1..first + n + 1];
+    for j in 0..n {
+        let [a, b, c] = interior_weights(x[j + 1] - x[j], x[j + 2] - x[j + 1]);
+        out[j] = term(f0[j], a)
+            .add(term(f1[j], b))
+            .add(term(f2[j], c))
+            .cast();
+    }
+    true
 }
 
 /// [`Term::apply`]'s two multiplications, shared with the types above.

@@ -16,7 +16,7 @@
 use crate::element::Real;
 use crate::error::GradientError;
 use crate::stencil::{
-    equal_steps, interior_weights, Formula, Piece, PointWeights, Stencil, Term, Weights,
+    equal_steps, interior_weights, Formula, Piece, Stencil, Table, Term, Weights,
 };
 use crate::threads::Execution;
 use ndarray::ArrayView1;
@@ -203,7 +203,7 @@ impl<'x, R: Real> Stencil<'x, R> {
                 );
             }
         }
-        let table = Table::from_coordinates(x, accuracy, period.map(X::from_f64))?;
+        let table = table_from_coordinates(x, accuracy, period.map(X::from_f64))?;
         let periodic = period.is_some();
         let half = accuracy / 2;
         let term = if accuracy == 2 {
@@ -218,12 +218,11 @@ impl<'x, R: Real> Stencil<'x, R> {
             wrap,
             formula: Formula::Sum {
                 term,
-                weights: Weights::PerPoint(table.clone()),
+                weights: Weights::Table(table.clone()),
             },
         };
         let edge = |i: usize| {
-            let mut weights = vec![R::default(); table.width];
-            table.fill(i, 1, &mut weights);
+            let weights = table.weights[i * table.width..(i + 1) * table.width].to_vec();
             Piece {
                 points: i..i + 1,
                 offsets: window(row_first(i, len, accuracy, false), accuracy),
@@ -251,100 +250,77 @@ impl<'x, R: Real> Stencil<'x, R> {
     }
 }
 
-/// Weights of a coordinate axis, `width` per point, computed once.
-#[derive(Debug)]
-struct Table<R> {
-    width: usize,
-    weights: Vec<R>,
-}
-
-impl<R: Real> Table<R> {
-    fn from_coordinates<X: Real>(
-        x: ArrayView1<'_, X>,
-        accuracy: usize,
-        period: Option<X>,
-    ) -> Result<Self, GradientError> {
-        let len = x.len();
-        check_accuracy(accuracy, len)?;
-        let wrap = match period {
-            Some(period) => {
-                let extent = x[len - 1] - x[0];
-                let step = period - extent;
-                let (p, e, s) = (period.to_f64(), extent.to_f64(), step.to_f64());
-                // The period must reach past the coordinates, in their direction.
-                if !(p * e > 0.0 && p * s > 0.0) {
-                    return Err(GradientError::BadPeriod {
-                        period: p,
-                        extent: e,
-                    });
-                }
-                Some(step)
+/// The weights of every point of a coordinate axis, computed once.
+fn table_from_coordinates<X: Real, R: Real>(
+    x: ArrayView1<'_, X>,
+    accuracy: usize,
+    period: Option<X>,
+) -> Result<Table<R>, GradientError> {
+    let len = x.len();
+    check_accuracy(accuracy, len)?;
+    let wrap = match period {
+        Some(period) => {
+            let extent = x[len - 1] - x[0];
+            let step = period - extent;
+            let (p, e, s) = (period.to_f64(), extent.to_f64(), step.to_f64());
+            // The period must reach past the coordinates, in their direction.
+            if !(p * e > 0.0 && p * s > 0.0) {
+                return Err(GradientError::BadPeriod {
+                    period: p,
+                    extent: e,
+                });
             }
-            None => None,
+            Some(step)
+        }
+        None => None,
+    };
+    let width = accuracy + 1;
+    let mut weights = Vec::with_capacity(len * width);
+    if accuracy == 2 {
+        // NumPy's interior formulas in the coordinate type, with the wrapped steps.
+        // Without a period, accuracy 2 is NumPy's own stencil, not an extended one.
+        let wrap = wrap.ok_or(GradientError::MissingPeriod)?;
+        let step = |i: usize| -> X {
+            if i + 1 < len {
+                x[i + 1] - x[i]
+            } else {
+                wrap
+            }
         };
-        let width = accuracy + 1;
-        let mut weights = Vec::with_capacity(len * width);
-        if accuracy == 2 {
-            // NumPy's interior formulas in the coordinate type, with the wrapped steps.
-            // Without a period, accuracy 2 is NumPy's own stencil, not an extended one.
-            let wrap = wrap.ok_or(GradientError::MissingPeriod)?;
-            let step = |i: usize| -> X {
-                if i + 1 < len {
-                    x[i + 1] - x[i]
-                } else {
-                    wrap
-                }
-            };
-            for i in 0..len {
-                let behind = step(if i == 0 { len - 1 } else { i - 1 });
-                let ahead = step(i);
-                let w = interior_weights(behind, ahead);
-                weights.extend(w.iter().map(|&v| v.convert::<R>()));
-            }
-        } else {
-            let periodic = period.is_some();
-            let period = period.map(Real::to_f64);
-            let position = |index: isize| -> f64 {
-                let n = len as isize;
-                let laps = index.div_euclid(n);
-                let at = x[index.rem_euclid(n) as usize].to_f64();
-                match period {
-                    Some(p) => at + p * laps as f64,
-                    None => at,
-                }
-            };
-            let mut nodes = vec![0.0; width];
-            for i in 0..len {
-                let first = row_first(i, len, accuracy, periodic);
-                let centre = position(i as isize);
-                for (k, node) in nodes.iter_mut().enumerate() {
-                    // Relative positions keep the weights accurate far from the origin.
-                    *node = position(i as isize + first + k as isize) - centre;
-                }
-                weights.extend(
-                    fornberg_first_derivative(&nodes)
-                        .into_iter()
-                        .map(R::from_f64),
-                );
-            }
+        for i in 0..len {
+            let behind = step(if i == 0 { len - 1 } else { i - 1 });
+            let ahead = step(i);
+            let w = interior_weights(behind, ahead);
+            weights.extend(w.iter().map(|&v| v.convert::<R>()));
         }
-        Ok(Table { width, weights })
-    }
-}
-
-impl<R: Real> PointWeights<R> for Table<R> {
-    fn taps(&self) -> usize {
-        self.width
-    }
-
-    fn fill(&self, first: usize, len: usize, out: &mut [R]) {
-        for j in 0..len {
-            let row = &self.weights[(first + j) * self.width..][..self.width];
-            for (k, &w) in row.iter().enumerate() {
-                out[k * len + j] = w;
+    } else {
+        let periodic = period.is_some();
+        let period = period.map(Real::to_f64);
+        let position = |index: isize| -> f64 {
+            let n = len as isize;
+            let laps = index.div_euclid(n);
+            let at = x[index.rem_euclid(n) as usize].to_f64();
+            match period {
+                Some(p) => at + p * laps as f64,
+                None => at,
             }
+        };
+        let mut nodes = vec![0.0; width];
+        for i in 0..len {
+            let first = row_first(i, len, accuracy, periodic);
+            let centre = position(i as isize);
+            for (k, node) in nodes.iter_mut().enumerate() {
+                // Relative positions keep the weights accurate far from the origin.
+                *node = position(i as isize + first + k as isize) - centre;
+            }
+            weights.extend(
+                fornberg_first_derivative(&nodes)
+                    .into_iter()
+                    .map(R::from_f64),
+            );
         }
     }
+    Ok(Table { width, weights })
 }
 
 /// Fornberg's weights for the first derivative at 0 from values at `nodes` (distinct).

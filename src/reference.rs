@@ -39,7 +39,7 @@ pub fn gradient_axis<N: Dtypes>(
                 let taps = piece.offsets.len();
                 match weights {
                     Weights::Same(same) => w[..taps].copy_from_slice(same),
-                    Weights::PerPoint(per_point) => per_point.fill(i, 1, &mut w[..taps]),
+                    other => other.fill(i, 1, &mut w[..taps]),
                 }
                 let term = |k: usize| term.apply(N::load(value(k)), w[k]);
                 (1..taps).fold(term(0), |sum, k| sum.add(term(k))).cast()

@@ -6,12 +6,11 @@
 //! with the caller's checkpoint between them, on the threads [`threads::run`] decides.
 
 use crate::dtypes::{Dtypes, Weight};
-use crate::element::Real;
+use crate::element::{Real, RealView};
 use crate::error::GradientError;
 use crate::stencil::{EdgeOrder, Edges, Stencil, Steps};
 use crate::threads::{self, Execution};
 use crate::walk::{self, Output};
-use half::f16;
 use ndarray::{ArrayView1, ArrayViewD, ArrayViewMutD};
 use std::ops::Range;
 
@@ -29,12 +28,7 @@ pub struct UniformSpacing {
 }
 
 /// A coordinate array in the type NumPy computes its steps in.
-#[derive(Clone, Copy, Debug)]
-pub enum Coordinates<'x> {
-    F64(ArrayView1<'x, f64>),
-    F32(ArrayView1<'x, f32>),
-    F16(ArrayView1<'x, f16>),
-}
+pub type Coordinates<'x> = RealView<'x>;
 
 /// The spacing along one axis.
 #[derive(Clone, Copy, Debug)]

@@ -13,12 +13,11 @@
 //! the type of the scalar spacing) and only then promotes it to the compute type. The
 //! constructors do the same: the arithmetic runs in `X`, the result is converted to `R`.
 
-use crate::element::Real;
+use crate::element::{Real, RealView};
 use crate::error::GradientError;
 use crate::threads::Execution;
 use ndarray::ArrayView1;
 use rayon::prelude::*;
-use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -78,18 +77,54 @@ pub enum Formula<'x, R> {
 pub enum Weights<'x, R> {
     /// The same for every point of the piece: one per tap.
     Same(Vec<R>),
-    /// Their own for every point, given a block at a time.
-    PerPoint(Arc<dyn PointWeights<R> + 'x>),
+    /// NumPy's non-uniform interior weights of three taps, computed from the coordinates (in
+    /// their own type) where they are used: no array of weights the size of the axis is held,
+    /// and the three divisions per point are spread over the threads.
+    NonUniform(RealView<'x>),
+    /// Weights computed once, their own for every point (extended coordinate stencils).
+    Table(Arc<Table<R>>),
 }
 
-/// Weights that differ from point to point (coordinate arrays).
-pub trait PointWeights<R>: Send + Sync + fmt::Debug {
-    /// Weights per point: the number of taps.
-    fn taps(&self) -> usize;
+impl<R: Real> Weights<'_, R> {
+    /// The number of taps.
+    pub fn taps(&self) -> usize {
+        match self {
+            Weights::Same(w) => w.len(),
+            Weights::NonUniform(_) => 3,
+            Weights::Table(table) => table.width,
+        }
+    }
 
     /// Writes the weights of axis points `first..first + len` tap by tap: tap `k` of point
     /// `first + j` goes to `out[k * len + j]`. `out` holds `taps() * len` values.
-    fn fill(&self, first: usize, len: usize, out: &mut [R]);
+    pub fn fill(&self, first: usize, len: usize, out: &mut [R]) {
+        match self {
+            Weights::Same(w) => {
+                for (k, &wk) in w.iter().enumerate() {
+                    out[k * len..(k + 1) * len].fill(wk);
+                }
+            }
+            Weights::NonUniform(RealView::F64(x)) => fill_non_uniform(x.view(), first, len, out),
+            Weights::NonUniform(RealView::F32(x)) => fill_non_uniform(x.view(), first, len, out),
+            Weights::NonUniform(RealView::F16(x)) => fill_non_uniform(x.view(), first, len, out),
+            Weights::Table(table) => {
+                for j in 0..len {
+                    let row = &table.weights[(first + j) * table.width..][..table.width];
+                    for (k, &w) in row.iter().enumerate() {
+                        out[k * len + j] = w;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Weights of an axis, `width` per point.
+#[derive(Debug)]
+pub struct Table<R> {
+    pub(crate) width: usize,
+    /// Point by point: the weights of point `i` are `weights[i * width..(i + 1) * width]`.
+    pub(crate) weights: Vec<R>,
 }
 
 /// A run of consecutive points of an axis that share a formula and tap offsets.
@@ -248,7 +283,7 @@ impl<'x, R: Real> Stencil<'x, R> {
         };
         let interior = Formula::Sum {
             term: Term::Promoted,
-            weights: Weights::PerPoint(Arc::new(NonUniform(x))),
+            weights: Weights::NonUniform(X::view(x)),
         };
         numpy_pieces(len, interior, edges)
     }
@@ -341,39 +376,34 @@ pub(crate) fn interior_weights<X: Real>(dx1: X, dx2: X) -> [X; 3] {
     ]
 }
 
-/// NumPy's non-uniform interior weights, computed from the coordinates (of NumPy type `X`) a
-/// block at a time where the walk uses them: no array of weights the size of the axis is
-/// held, and the three divisions per point are spread over the threads.
-#[derive(Debug)]
-struct NonUniform<'x, X>(ArrayView1<'x, X>);
-
-impl<X: Real, R: Real> PointWeights<R> for NonUniform<'_, X> {
-    fn taps(&self) -> usize {
-        3
-    }
-
-    fn fill(&self, first: usize, len: usize, out: &mut [R]) {
-        let (a, rest) = out[..3 * len].split_at_mut(len);
-        let (b, c) = rest.split_at_mut(len);
-        let mut put = |j: usize, x0: X, x1: X, x2: X| {
-            let [wa, wb, wc] = interior_weights(x1 - x0, x2 - x1);
-            a[j] = wa.convert();
-            b[j] = wb.convert();
-            c[j] = wc.convert();
-        };
-        match self.0.as_slice() {
-            // Contiguous coordinates: a plain indexed loop, which the compiler vectorises.
-            Some(x) => {
-                let x = &x[first - 1..first + len + 1];
-                for j in 0..len {
-                    put(j, x[j], x[j + 1], x[j + 2]);
-                }
+/// NumPy's non-uniform interior weights of axis points `first..first + len` from coordinates
+/// of NumPy type `X`, tap by tap into `out` (see [`Weights::fill`]).
+pub(crate) fn fill_non_uniform<X: Real, R: Real>(
+    x: ArrayView1<'_, X>,
+    first: usize,
+    len: usize,
+    out: &mut [R],
+) {
+    let (a, rest) = out[..3 * len].split_at_mut(len);
+    let (b, c) = rest.split_at_mut(len);
+    let mut put = |j: usize, x0: X, x1: X, x2: X| {
+        let [wa, wb, wc] = interior_weights(x1 - x0, x2 - x1);
+        a[j] = wa.convert();
+        b[j] = wb.convert();
+        c[j] = wc.convert();
+    };
+    match x.as_slice() {
+        // Contiguous coordinates: a plain indexed loop, which the compiler vectorises.
+        Some(x) => {
+            let x = &x[first - 1..first + len + 1];
+            for j in 0..len {
+                put(j, x[j], x[j + 1], x[j + 2]);
             }
-            None => {
-                for j in 0..len {
-                    let i = first + j;
-                    put(j, self.0[i - 1], self.0[i], self.0[i + 1]);
-                }
+        }
+        None => {
+            for j in 0..len {
+                let i = first + j;
+                put(j, x[i - 1], x[i], x[i + 1]);
             }
         }
     }
@@ -389,16 +419,9 @@ pub(crate) mod tests {
     pub(crate) fn weights_at<R: Real>(stencil: &Stencil<'_, R>, i: usize) -> Vec<R> {
         match &stencil.piece_at(i).formula {
             Formula::Quotient { divisor } => vec![*divisor],
-            Formula::Sum {
-                weights: Weights::Same(w),
-                ..
-            } => w.clone(),
-            Formula::Sum {
-                weights: Weights::PerPoint(w),
-                ..
-            } => {
-                let mut out = vec![R::default(); w.taps()];
-                w.fill(i, 1, &mut out);
+            Formula::Sum { weights, .. } => {
+                let mut out = vec![R::default(); weights.taps()];
+                weights.fill(i, 1, &mut out);
                 out
             }
         }

@@ -27,11 +27,11 @@ use std::ops::Range;
 
 /// One requested derivative: the axis it is taken along, its stencil, and its output.
 #[derive(Debug)]
-pub struct Output<'a, N: Dtypes> {
+pub struct Output<'a, 'x, N: Dtypes> {
     /// The axis of the input this output differentiates.
     pub axis: usize,
-    /// The stencil along that axis.
-    pub stencil: &'a Stencil<'a, Weight<N>>,
+    /// The stencil along that axis (it may borrow coordinates for `'x`).
+    pub stencil: &'a Stencil<'x, Weight<N>>,
     /// Where the derivative goes; the input's shape, any strides.
     pub out: ArrayViewMutD<'a, N::Data>,
 }
@@ -49,7 +49,7 @@ const CHUNK_ELEMENTS: usize = 1 << 12;
 /// Writes each requested derivative of `f` into its output, in one pass.
 pub fn gradient<N: Dtypes>(
     f: ArrayViewD<'_, N::Stored>,
-    outputs: Vec<Output<'_, N>>,
+    outputs: Vec<Output<'_, '_, N>>,
     execution: Execution,
 ) -> Result<(), GradientError> {
     gradient_part(f, outputs, 0..usize::MAX, execution)
@@ -66,7 +66,7 @@ pub fn outermost_length<S>(f: &ArrayViewD<'_, S>) -> usize {
 /// [`outermost_length`]), every value being that of the whole call.
 pub fn gradient_part<N: Dtypes>(
     f: ArrayViewD<'_, N::Stored>,
-    outputs: Vec<Output<'_, N>>,
+    outputs: Vec<Output<'_, '_, N>>,
     part: Range<usize>,
     execution: Execution,
 ) -> Result<(), GradientError> {
@@ -98,7 +98,7 @@ pub fn gradient_part<N: Dtypes>(
 /// Checks that `output` fits `f`.
 fn check<N: Dtypes>(
     f: &ArrayViewD<'_, N::Stored>,
-    output: &Output<'_, N>,
+    output: &Output<'_, '_, N>,
 ) -> Result<(), GradientError> {
     if output.axis >= f.ndim() {
         return Err(GradientError::AxisOutOfRange {
@@ -134,16 +134,16 @@ pub(crate) fn memory_order<S>(f: &ArrayViewD<'_, S>) -> Vec<usize> {
 }
 
 /// An output during the walk: `axis` and `out` are relative to the current (sub)view.
-struct Job<'a, N: Dtypes, D: Dimension> {
+struct Job<'a, 'x, N: Dtypes, D: Dimension> {
     axis: usize,
-    stencil: &'a Stencil<'a, Weight<N>>,
+    stencil: &'a Stencil<'x, Weight<N>>,
     out: ArrayViewMut<'a, N::Data, D>,
 }
 
 /// The jobs of one stretch of hyperplanes; every output holds just that stretch.
-struct Jobs<'a, N: Dtypes, D: Dimension>(Vec<Job<'a, N, D>>);
+struct Jobs<'a, 'x, N: Dtypes, D: Dimension>(Vec<Job<'a, 'x, N, D>>);
 
-impl<N: Dtypes, D: Dimension> Divisible for Jobs<'_, N, D> {
+impl<N: Dtypes, D: Dimension> Divisible for Jobs<'_, '_, N, D> {
     fn units(&self) -> usize {
         self.0.first().map_or(0, |job| job.out.len_of(Axis(0)))
     }
@@ -173,7 +173,7 @@ impl<N: Dtypes, D: Dimension> Divisible for Jobs<'_, N, D> {
 trait Descend: RemoveAxis {
     fn descend<N: Dtypes>(
         plane: ArrayView<'_, N::Stored, Self::Smaller>,
-        jobs: Jobs<'_, N, Self::Smaller>,
+        jobs: Jobs<'_, '_, N, Self::Smaller>,
         execution: Execution,
     );
 }
@@ -181,7 +181,7 @@ trait Descend: RemoveAxis {
 impl Descend for Ix1 {
     fn descend<N: Dtypes>(
         _: ArrayView<'_, N::Stored, Self::Smaller>,
-        _: Jobs<'_, N, Self::Smaller>,
+        _: Jobs<'_, '_, N, Self::Smaller>,
         _: Execution,
     ) {
         unreachable!("a row's hyperplanes are single elements, never descended into");
@@ -191,7 +191,7 @@ impl Descend for Ix1 {
 impl Descend for Ix2 {
     fn descend<N: Dtypes>(
         row: ArrayView<'_, N::Stored, Ix1>,
-        jobs: Jobs<'_, N, Ix1>,
+        jobs: Jobs<'_, '_, N, Ix1>,
         execution: Execution,
     ) {
         walk::<N, Ix1>(&row, jobs, 0, execution);
@@ -201,7 +201,7 @@ impl Descend for Ix2 {
 impl Descend for IxDyn {
     fn descend<N: Dtypes>(
         plane: ArrayViewD<'_, N::Stored>,
-        jobs: Jobs<'_, N, IxDyn>,
+        jobs: Jobs<'_, '_, N, IxDyn>,
         execution: Execution,
     ) {
         let n = plane.len_of(Axis(0));
@@ -213,11 +213,13 @@ impl Descend for IxDyn {
 /// 2-D view where it can; each job's output is cut to the part first.
 fn start<N: Dtypes>(
     f: ArrayViewD<'_, N::Stored>,
-    jobs: Vec<Job<'_, N, IxDyn>>,
+    jobs: Vec<Job<'_, '_, N, IxDyn>>,
     part: Range<usize>,
     execution: Execution,
 ) {
-    fn fixed<'a, N: Dtypes, D: Dimension>(jobs: Vec<Job<'a, N, IxDyn>>) -> Jobs<'a, N, D> {
+    fn fixed<'a, 'x, N: Dtypes, D: Dimension>(
+        jobs: Vec<Job<'a, 'x, N, IxDyn>>,
+    ) -> Jobs<'a, 'x, N, D> {
         Jobs(
             jobs.into_iter()
                 .map(|job| Job {
@@ -254,7 +256,7 @@ fn start<N: Dtypes>(
 /// whole current view (the stencils read hyperplanes outside the jobs' stretch).
 fn walk<N: Dtypes, D: Descend>(
     f: &ArrayView<'_, N::Stored, D>,
-    jobs: Jobs<'_, N, D>,
+    jobs: Jobs<'_, '_, N, D>,
     first: usize,
     execution: Execution,
 ) {
@@ -285,7 +287,7 @@ fn walk<N: Dtypes, D: Descend>(
 /// hyperplanes around each, then the inner axes inside it.
 fn descend<N: Dtypes, D: Descend>(
     f: &ArrayView<'_, N::Stored, D>,
-    mut jobs: Jobs<'_, N, D>,
+    mut jobs: Jobs<'_, '_, N, D>,
     first: usize,
     execution: Execution,
 ) {
@@ -315,7 +317,7 @@ fn descend<N: Dtypes, D: Descend>(
 /// hyperplanes are single elements) and for hyperplanes too small to descend into.
 fn chunks<N: Dtypes, D: Dimension>(
     f: &ArrayView<'_, N::Stored, D>,
-    mut jobs: Jobs<'_, N, D>,
+    mut jobs: Jobs<'_, '_, N, D>,
     first: usize,
     plane: usize,
 ) {

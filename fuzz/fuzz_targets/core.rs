@@ -734,7 +734,7 @@ fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
             )
         })
         .collect();
-    let outputs: Vec<Output<'_, F64<S>>> = kept
+    let outputs: Vec<Output<'_, '_, F64<S>>> = kept
         .iter()
         .zip(buffers.iter_mut())
         .map(|(&i, buffer)| Output {
