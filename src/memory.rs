@@ -11,8 +11,8 @@
 //!
 //! Every block starts with a [`Header`] (its length, and where it came from); the array's data
 //! starts [`HEADER`] bytes in, so it is 64-byte aligned (NumPy's own is 16). Blocks of
-//! [`LARGE_BYTES`] or more are mapped separately, 2 MiB aligned and in whole 2 MiB units with
-//! huge pages advised, and go back to the [`Pool`] when freed, already faulted, so the next
+//! [`LARGE_BYTES`] or more are mapped separately, 2 MiB aligned, in whole pages, with huge
+//! pages advised, and go back to the [`Pool`] when freed, already faulted, so the next
 //! call of the same size reuses them. Smaller blocks come from and go to the system allocator.
 
 #![allow(unsafe_code)]
@@ -40,9 +40,31 @@ pub const HANDLER_NAME: &str = "ndgradient_output_pool";
 /// The bytes before each block's data: the [`Header`], padded to a cache line.
 const HEADER: usize = 64;
 
-/// The unit and alignment of large blocks: one transparent huge page on x86-64 and aarch64
-/// with 4 KiB pages.
+/// The alignment of large blocks: one transparent huge page on x86-64 and aarch64 with 4 KiB
+/// pages. Their length is in whole pages only, so that a block is resident no larger than
+/// its array: the kernel backs the last, partial, huge page with small pages.
 const HUGE_PAGE: usize = 1 << 21;
+
+/// The system's page size, the unit of large blocks' lengths.
+#[cfg(unix)]
+fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    // SAFETY: sysconf reads a constant of the system; it has no preconditions.
+    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        page if page > 0 && (page as usize).is_power_of_two() => page as usize,
+        _ => 4096,
+    })
+}
+
+#[cfg(not(unix))]
+fn page_size() -> usize {
+    4096
+}
+
+/// The length of the large block that holds `size` bytes of data, header included.
+fn large_block_len(size: usize) -> Option<usize> {
+    round_up(size.checked_add(HEADER)?, page_size())
+}
 
 /// What the handler needs to know of a block when NumPy hands it back with only its address.
 #[repr(C)]
@@ -98,8 +120,8 @@ fn block_of(data: *mut c_void) -> *mut u8 {
     data.cast::<u8>().wrapping_sub(HEADER)
 }
 
-/// Maps `len` bytes (a multiple of [`HUGE_PAGE`]), aligned to [`HUGE_PAGE`], zeroed, huge
-/// pages advised; null if the system refuses.
+/// Maps `len` bytes (whole pages), aligned to [`HUGE_PAGE`], zeroed, huge pages advised;
+/// null if the system refuses.
 #[cfg(unix)]
 fn map(len: usize) -> *mut u8 {
     let Some(span) = len.checked_add(HUGE_PAGE) else {
@@ -156,7 +178,7 @@ fn mapped_layout(len: usize) -> Option<Layout> {
 #[cfg(not(unix))]
 fn map(len: usize) -> *mut u8 {
     match mapped_layout(len) {
-        // SAFETY: the layout's size is non-zero (at least one HUGE_PAGE).
+        // SAFETY: the layout's size is non-zero (at least LARGE_BYTES).
         Some(layout) => unsafe { System.alloc_zeroed(layout) },
         None => ptr::null_mut(),
     }
@@ -182,7 +204,7 @@ fn allocate(size: usize, zeroed: bool) -> *mut c_void {
         return ptr::null_mut();
     };
     let (block, header) = if size >= LARGE_BYTES {
-        let Some(len) = round_up(wanted, HUGE_PAGE) else {
+        let Some(len) = large_block_len(size) else {
             return ptr::null_mut();
         };
         let _ = CALL_BYTES.try_with(|bytes| bytes.set(bytes.get().saturating_add(len)));
@@ -267,10 +289,7 @@ unsafe extern "C" fn handler_realloc(
     }
     // SAFETY: NumPy reallocates only data this handler allocated (the array carries it).
     let old = unsafe { header_of(data) };
-    let same_block = size
-        .checked_add(HEADER)
-        .and_then(|wanted| round_up(wanted, HUGE_PAGE));
-    if old.mapped && size >= LARGE_BYTES && same_block == Some(old.len) {
+    if old.mapped && size >= LARGE_BYTES && large_block_len(size) == Some(old.len) {
         return data; // the block already has room, and is the one its length asks for
     }
     let moved = allocate(size, false);

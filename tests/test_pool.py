@@ -356,7 +356,7 @@ def test_the_environment_variable_turns_the_pool_off_or_caps_it() -> None:
     off = json.loads(run_python(probe, NDGRADIENT_POOL_BYTES="0").stdout)
     assert off["names"] == ["default_allocator"] * 2
     assert (off["enabled"], off["pooled_bytes"], off["blocks"]) == (False, 0, 0)
-    one_block = 10 * 2**20  # one 8 MiB output's block (whole 2 MiB units), not two
+    one_block = 8 * 2**20 + 4096  # one 8 MiB output's block (its header's page too), not two
     capped = json.loads(run_python(probe, NDGRADIENT_POOL_BYTES=str(one_block)).stdout)
     assert capped["names"] == [OURS] * 2
     assert (capped["cap_bytes"], capped["pooled_bytes"], capped["blocks"]) == (
@@ -393,5 +393,5 @@ print(json.dumps({"peak": max(peaks), "large": large.nbytes}))
 def test_resident_memory_stays_bounded_in_a_loop_that_drops_its_results() -> None:
     figures = json.loads(run_python(_RSS_LOOP).stdout)
     # Between calls only what the pool keeps stays: at most the latest call's two outputs
-    # (whole 2 MiB units each), never a growing pile of both sizes.
+    # (and their headers' pages), never a growing pile of both sizes.
     assert figures["peak"] <= 2 * figures["large"] + 16 * 2**20, figures
