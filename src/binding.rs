@@ -6,6 +6,7 @@
 use crate::dtypes::Promotion;
 use crate::element::{Cast, Field};
 use crate::error::GradientError;
+use crate::memory;
 use crate::request::{self, Coordinates, Request, Spacing, StencilOptions, UniformSpacing};
 use crate::stencil::EdgeOrder;
 use crate::threads;
@@ -285,6 +286,35 @@ fn build_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(info)
 }
 
+/// Calls `allocate(*args)` with ndgradient's output pool as NumPy's memory handler (for this
+/// call only, on this thread) and returns its result: the shim allocates outputs through it.
+#[pyfunction]
+#[pyo3(signature = (allocate, *args))]
+fn with_output_pool<'py>(
+    allocate: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    memory::with_output_pool(allocate.py(), || allocate.call1(args))
+}
+
+/// Returns the output pool's idle blocks to the operating system; the bytes returned.
+#[pyfunction]
+fn release_memory() -> usize {
+    memory::release()
+}
+
+/// The output pool's figures: `enabled`, `cap_bytes`, `pooled_bytes`, `blocks`.
+#[pyfunction]
+fn pool_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let (enabled, cap, pooled, blocks) = memory::stats();
+    let stats = PyDict::new(py);
+    stats.set_item("enabled", enabled)?;
+    stats.set_item("cap_bytes", cap)?;
+    stats.set_item("pooled_bytes", pooled)?;
+    stats.set_item("blocks", blocks)?;
+    Ok(stats)
+}
+
 /// The native module. It holds no global state that needs the GIL.
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -293,5 +323,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_workers, m)?)?;
     m.add_function(wrap_pyfunction!(available_cpus, m)?)?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;
+    m.add_function(wrap_pyfunction!(with_output_pool, m)?)?;
+    m.add_function(wrap_pyfunction!(release_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(pool_stats, m)?)?;
+    memory::prepare(m.py())?;
+    m.add("POOL_MIN_BYTES", memory::LARGE_BYTES)?;
+    m.add("POOL_HANDLER_NAME", memory::HANDLER_NAME)?;
     Ok(())
 }

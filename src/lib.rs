@@ -11,17 +11,21 @@
 //!   memory that computes every requested axis in one pass;
 //! * [`threads`]: where work runs, decided once per call; [`request`]: the entry point
 //!   (requests to stencils, parts with a checkpoint between them); [`error`]: every refusal;
-//! * [`reference`](mod@reference): the per-element form the walk is tested against.
+//! * [`reference`](mod@reference): the per-element form the walk is tested against;
+//! * [`pool`]: the bookkeeping of the output pool (idle blocks by length, within a cap).
 //!
 //! Behind the `python` feature, the thin PyO3 binding that Python sees as `ndgradient._core`
-//! only extracts arguments, releases the GIL, calls [`request::gradient`] and maps errors. The
-//! core has no PyO3 types and no `unsafe` code (forbidden crate-wide in `Cargo.toml`).
+//! only extracts arguments, releases the GIL, calls [`request::gradient`] and maps errors, and
+//! its `memory` module is the NumPy memory handler that serves outputs from the pool. The core
+//! has no PyO3 types and no `unsafe` code: `unsafe_code` is denied crate-wide in `Cargo.toml`
+//! and allowed in `memory` alone, the FFI with NumPy's allocator.
 
 pub mod dtypes;
 pub mod element;
 pub mod error;
 pub mod evaluate;
 pub mod extended;
+pub mod pool;
 pub mod reference;
 pub mod request;
 pub mod stencil;
@@ -30,6 +34,8 @@ pub mod walk;
 
 #[cfg(feature = "python")]
 mod binding;
+#[cfg(feature = "python")]
+mod memory;
 
 pub use dtypes::{Dtypes, Promotion, Weight};
 pub use error::GradientError;

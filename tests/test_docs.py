@@ -15,6 +15,7 @@ import pytest
     [
         (ndgradient._gradient, 10),
         (ndgradient._patch, 6),
+        (ndgradient._pool, 2),
         pytest.param(
             ndgradient.xarray,
             5,

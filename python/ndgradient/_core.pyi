@@ -1,18 +1,26 @@
 """Private native module: the Rust core behind ``ndgradient.gradient``."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 __all__ = [
+    "POOL_HANDLER_NAME",
+    "POOL_MIN_BYTES",
     "__version__",
     "available_cpus",
     "build_info",
     "default_workers",
     "gradient_into",
+    "pool_stats",
+    "release_memory",
+    "with_output_pool",
 ]
 
 __version__: str
+POOL_MIN_BYTES: int
+POOL_HANDLER_NAME: str
 
 _Edges = tuple[tuple[float, float, float], tuple[float, float, float]]
 # (2 * dx, dx, second-order edge weights or None), each already in the compute type.
@@ -31,3 +39,9 @@ def gradient_into(
 def default_workers() -> int: ...
 def available_cpus() -> int: ...
 def build_info() -> dict[str, str]: ...
+
+_T = TypeVar("_T")
+
+def with_output_pool(allocate: Callable[..., _T], *args: object) -> _T: ...
+def release_memory() -> int: ...
+def pool_stats() -> dict[str, int | bool]: ...

@@ -24,6 +24,7 @@ from . import _core
 __all__ = [
     "FLOAT64",
     "MAX_WORKERS",
+    "POOLED_FROM",
     "PYTHON_NUMBERS",
     "TOO_SHORT",
     "AxisPlan",
@@ -463,6 +464,11 @@ def extended_stencils(
 # ------------------------------------------------------------------------------------------
 
 
+#: Outputs at least this large come from the output pool; never if the pool is off
+#: (``NDGRADIENT_POOL_BYTES=0``).
+POOLED_FROM: int = _core.POOL_MIN_BYTES if _core.pool_stats()["enabled"] else sys.maxsize
+
+
 def allocate_outputs(f: np.ndarray, count: int) -> list[np.ndarray]:
     """``count`` outputs with NumPy's dtype (`result_dtype`), layout and subclass.
 
@@ -473,6 +479,16 @@ def allocate_outputs(f: np.ndarray, count: int) -> list[np.ndarray]:
     data = f.dtype
     result = result_dtype(data)
     prototype = f if result is data else np.empty_like(f, dtype=result)
+    if prototype.nbytes >= POOLED_FROM and type(prototype) is np.ndarray:
+        # Large plain outputs come from ndgradient's pool of already-faulted blocks: NumPy's
+        # memory handler is switched for these allocations only. Subclasses are left out, as
+        # their `__array_finalize__` would run arbitrary code under it.
+        return _core.with_output_pool(_empty_likes, prototype, count)
+    return _empty_likes(prototype, count)
+
+
+def _empty_likes(prototype: np.ndarray, count: int) -> list[np.ndarray]:
+    """``count`` arrays ``np.empty_like(prototype)``."""
     if count == 1:
         return [np.empty_like(prototype)]
     # map, not a comprehension: a small call's allocation is a good part of its overhead.
