@@ -625,7 +625,8 @@ def plot(report: dict[str, Any], path: str) -> None:
     fig, ax = plt.subplots(figsize=(9, 0.75 * len(names) + 1.5))
     for index, setting in enumerate(SETTINGS):
         speedups = [r["settings"][setting]["speedup"] for r in report["results"]][::-1]
-        offsets = [y + (index - 1) * height for y in range(len(names))]
+        # cold on top of each group, as in the table's order
+        offsets = [y + (1 - index) * height for y in range(len(names))]
         ax.barh(offsets, speedups, height=height, label=labels[setting])
         for y, value in zip(offsets, speedups, strict=True):
             ax.text(value, y, f" {value:.1f}x", va="center", fontsize=7)
