@@ -34,14 +34,16 @@ from test_differential import NATIVE, coordinates, elements, scalar_spacings
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    """Two worker processes of one thread each, on loopback, without dashboards."""
+    """Two worker processes of one thread each, on loopback, HTTP on a free port."""
     with (
         LocalCluster(
             n_workers=2,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            # Even "no dashboard" serves the scheduler's HTTP routes, on 8787 by default: a
+            # port of the system's choosing, on loopback, so that concurrent runs never clash.
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
             death_timeout="60s",
         ) as cluster,
