@@ -30,6 +30,8 @@ pub mod walk;
 
 #[cfg(feature = "python")]
 mod binding;
+#[cfg(feature = "python")]
+mod common_call;
 
 pub use dtypes::{Dtypes, Promotion, Weight};
 pub use error::GradientError;

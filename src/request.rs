@@ -28,6 +28,46 @@ pub struct UniformSpacing {
     pub second_order_edges: Option<[[f64; 3]; 2]>,
 }
 
+impl UniformSpacing {
+    /// NumPy's spacing values for a Python number `dx` (already a float, as Python converts
+    /// an int): `2. * dx`, `dx` and, for second-order edges, `-1.5 / dx` etc., computed in
+    /// float64 as Python computes them, then rounded to `R`, the real type of the compute
+    /// dtype. A Python number is weak (NEP 50), so that is the data's own dtype; NumPy rounds
+    /// a Python int through float64 too. Python raises ZeroDivisionError for the edge weights
+    /// of a zero `dx`; callers must not ask for them.
+    pub fn of_python_number<R: Real>(dx: f64, edge_order: EdgeOrder) -> UniformSpacing {
+        let round = |value: f64| R::from_f64(value).to_f64();
+        let weights = |w: [f64; 3]| w.map(|w| round(w / dx));
+        UniformSpacing {
+            twice_dx: round(2.0 * dx),
+            dx: round(dx),
+            second_order_edges: match edge_order {
+                EdgeOrder::First => None,
+                EdgeOrder::Second => Some([weights([-1.5, 2.0, -0.5]), weights([0.5, -2.0, 1.5])]),
+            },
+        }
+    }
+}
+
+/// NumPy's `normalize_axis_tuple` for axes given as integers: each counted back from the end
+/// if negative; None where NumPy raises (an axis out of range, or one given twice).
+pub fn normalized_axes(axes: &[i64], ndim: usize) -> Option<Vec<usize>> {
+    let ndim_signed = i64::try_from(ndim).ok()?;
+    let mut normalized = Vec::with_capacity(axes.len());
+    for &axis in axes {
+        let axis = if axis < 0 { axis + ndim_signed } else { axis };
+        if !(0..ndim_signed).contains(&axis) {
+            return None;
+        }
+        let axis = axis as usize;
+        if normalized.contains(&axis) {
+            return None;
+        }
+        normalized.push(axis);
+    }
+    Some(normalized)
+}
+
 /// A coordinate array in the type NumPy computes its steps in.
 #[derive(Clone, Copy, Debug)]
 pub enum Coordinates<'x> {
@@ -416,6 +456,36 @@ mod tests {
             .unwrap_err(),
             GradientError::MissingEdgeWeights
         );
+    }
+
+    #[test]
+    fn python_number_spacings_round_numpys_float64_values_once() {
+        let s = UniformSpacing::of_python_number::<f64>(0.1, EdgeOrder::Second);
+        assert_eq!((s.twice_dx, s.dx), (2.0 * 0.1, 0.1));
+        let [first, last] = s.second_order_edges.unwrap();
+        assert_eq!(first, [-1.5 / 0.1, 2.0 / 0.1, -0.5 / 0.1]);
+        assert_eq!(last, [0.5 / 0.1, -2.0 / 0.1, 1.5 / 0.1]);
+        // float32: `-1.5 / 0.1` in float64, then rounded (not 1.5f32 / 0.1f32).
+        let s = UniformSpacing::of_python_number::<f32>(0.1, EdgeOrder::Second);
+        assert_eq!(s.dx, f64::from(0.1_f32));
+        assert_eq!(
+            s.second_order_edges.unwrap()[0][0],
+            f64::from((-1.5 / 0.1) as f32)
+        );
+        let s = UniformSpacing::of_python_number::<f16>(1e5, EdgeOrder::First);
+        assert_eq!((s.twice_dx, s.dx), (f64::INFINITY, f64::INFINITY));
+        assert_eq!(s.second_order_edges, None);
+    }
+
+    #[test]
+    fn axes_are_normalized_as_numpy_does_or_refused() {
+        assert_eq!(normalized_axes(&[-1, 0], 3), Some(vec![2, 0]));
+        assert_eq!(normalized_axes(&[], 0), Some(vec![]));
+        assert_eq!(normalized_axes(&[3], 3), None);
+        assert_eq!(normalized_axes(&[-4], 3), None);
+        assert_eq!(normalized_axes(&[1, -2], 3), None); // the same axis twice
+        assert_eq!(normalized_axes(&[0], 0), None);
+        assert_eq!(normalized_axes(&[i64::MIN], 2), None);
     }
 
     #[test]

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _core
 from ._core import __version__
-from ._gradient import gradient
+from ._patch import gradient
 from ._rules import numpy_gradient
 
 __all__ = [

@@ -1,6 +1,7 @@
 """Private native module: the Rust core behind ``ndgradient.gradient``."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -9,7 +10,9 @@ __all__ = [
     "available_cpus",
     "build_info",
     "default_workers",
+    "gradient",
     "gradient_into",
+    "python_number_spacing",
 ]
 
 __version__: str
@@ -28,6 +31,8 @@ def gradient_into(
     edge_order: int,
     workers: int | None = None,
 ) -> None: ...
+def gradient(implementation: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+def python_number_spacing(dx: float, code: str, edge_order: int) -> _UniformSpacing: ...
 def default_workers() -> int: ...
 def available_cpus() -> int: ...
 def build_info() -> dict[str, str]: ...
