@@ -3,6 +3,7 @@
 //! maps the core's errors to NumPy's exception types, in one `match`. Argument rules and
 //! NumPy's promotion live in the Python shim, which allocates the outputs.
 
+use crate::common_call;
 use crate::dtypes::Promotion;
 use crate::element::{Cast, Field};
 use crate::error::GradientError;
@@ -100,7 +101,7 @@ enum HeldCoordinates<'py> {
 }
 
 /// `(2. * dx, dx, second-order edge weights or None)`.
-type UniformTuple = (f64, f64, Option<([f64; 3], [f64; 3])>);
+pub(crate) type UniformTuple = (f64, f64, Option<([f64; 3], [f64; 3])>);
 
 /// One request's spacing as the shim hands it over: a tuple `(2. * dx, dx, edges)` with
 /// `edges` the second-order edge weights or None, or a 1-D coordinate array.
@@ -208,26 +209,47 @@ where
             },
         )
         .collect();
-    let py = f.py();
+    computed(f.py(), input.len(), |checkpoint| {
+        request::gradient::<Promotion<S, A, T>>(input, requests, edge_order, workers, checkpoint)
+    })
+}
+
+/// Inputs of fewer elements than this are computed without releasing the GIL: they take a
+/// few microseconds at most, and releasing and taking back the GIL (twice, with the
+/// checkpoint) is a good part of a small call's time, more if another thread takes it.
+const ATTACHED_ELEMENTS: usize = 1 << 12;
+
+/// Runs `compute` on an input of `elements`, giving it the checkpoint the core calls between
+/// parts, and maps its error to NumPy's exception: the one place the GIL is released (for
+/// inputs of [`ATTACHED_ELEMENTS`] or more).
+pub(crate) fn computed<F>(py: Python<'_>, elements: usize, compute: F) -> PyResult<()>
+where
+    F: FnOnce(&mut dyn FnMut() -> bool) -> Result<(), GradientError> + Send,
+{
     let mut interrupt = None;
-    let done = py.detach(|| {
+    let mut look = |py: Python<'_>| match py.check_signals() {
+        Ok(()) => true,
+        Err(caught) => {
+            interrupt = Some(caught);
+            false
+        }
+    };
+    let done = if elements < ATTACHED_ELEMENTS {
+        compute(&mut || look(py))
+    } else {
         // Between parts: take the GIL back for a moment and look for a pending signal.
-        let mut checkpoint = || match Python::attach(|py| py.check_signals()) {
-            Ok(()) => true,
-            Err(caught) => {
-                interrupt = Some(caught);
-                false
-            }
-        };
-        request::gradient::<Promotion<S, A, T>>(
-            input,
-            requests,
-            edge_order,
-            workers,
-            &mut checkpoint,
-        )
-    });
+        py.detach(|| compute(&mut || Python::attach(&mut look)))
+    };
     done.map_err(|err| exception(py, err, interrupt))
+}
+
+/// The edge order `edge_order` stands for: 1 or 2.
+pub(crate) fn edge_order_of(edge_order: u64) -> Result<EdgeOrder, GradientError> {
+    match edge_order {
+        1 => Ok(EdgeOrder::First),
+        2 => Ok(EdgeOrder::Second),
+        _ => Err(GradientError::BadEdgeOrder { edge_order }),
+    }
 }
 
 /// Writes the gradient of `f` for each request into the matching array of `outs`.
@@ -246,11 +268,7 @@ fn gradient_into<'py>(
     workers: Option<usize>,
 ) -> PyResult<()> {
     let workers = workers.unwrap_or_else(threads::default_workers);
-    let edge_order = match edge_order {
-        1 => EdgeOrder::First,
-        2 => EdgeOrder::Second,
-        _ => return Err(GradientError::BadEdgeOrder { edge_order }.into()),
-    };
+    let edge_order = edge_order_of(edge_order)?;
     if outs.len() != requests.len() {
         let (outputs, requests) = (outs.len(), requests.len());
         return Err(GradientError::CountMismatch { outputs, requests }.into());
@@ -329,5 +347,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     memory::prepare(m.py())?;
     m.add("POOL_MIN_BYTES", memory::LARGE_BYTES)?;
     m.add("POOL_HANDLER_NAME", memory::HANDLER_NAME)?;
+    common_call::register(m)?;
     Ok(())
 }

@@ -34,6 +34,22 @@ pub trait Dtypes: 'static {
         let difference: Self::Compute = hi.sub(lo.cast()).cast();
         difference.div_real(divisor).cast()
     }
+
+    /// [`quotient`](Dtypes::quotient) for a divisor whose [`exact_reciprocal`] is
+    /// `reciprocal`, as a multiplication: the same bits where the compute type is real (see
+    /// [`Field::DIVIDES_AS_RECIPROCAL_MULTIPLIES`]), several times faster than a division.
+    ///
+    /// [`exact_reciprocal`]: crate::element::exact_reciprocal
+    #[inline(always)]
+    fn reciprocal_quotient(
+        lo: Self::Stored,
+        hi: Self::Stored,
+        reciprocal: Weight<Self>,
+    ) -> Self::Data {
+        let hi: Self::Data = hi.cast();
+        let difference: Self::Compute = hi.sub(lo.cast()).cast();
+        difference.mul_real(reciprocal).cast()
+    }
 }
 
 /// The real type of a computation's weights and spacings.

@@ -167,6 +167,26 @@ pub trait Field: Copy + Send + Sync + 'static {
     /// `coefficient` times each part: the plain scaling ndgradient's own stencils use (unlike
     /// NumPy's promoted complex multiply, it makes no NaN from `0 * inf` in the other part).
     fn scale(self, coefficient: Self::Real) -> Self;
+    /// Whether [`div_real`](Field::div_real) by a divisor with an [`exact_reciprocal`] gives
+    /// the bits of [`mul_real`](Field::mul_real) by that reciprocal: true for real types (both
+    /// are the correctly rounded value of the same number), false for complex ones (NumPy's
+    /// division makes a NaN from `inf * 0` in the other part, its multiply differs too).
+    const DIVIDES_AS_RECIPROCAL_MULTIPLIES: bool;
+}
+
+/// `1 / divisor` when it is exact: the divisor a normal power of two whose reciprocal `R`
+/// holds exactly. Dividing a real value by the divisor then gives the same bits as
+/// multiplying it by the reciprocal, NaN, inf, -0.0 and subnormal results included.
+pub fn exact_reciprocal<R: Real>(divisor: R) -> Option<R> {
+    const MANTISSA: u64 = (1 << 52) - 1;
+    let divisor = divisor.to_f64();
+    let exponent = (divisor.to_bits() >> 52) & 0x7FF;
+    if divisor.to_bits() & MANTISSA != 0 || exponent == 0 || exponent == 0x7FF {
+        return None;
+    }
+    let reciprocal = 1.0 / divisor; // a power of two in f64's range (perhaps subnormal): exact
+    let narrowed = R::from_f64(reciprocal);
+    (narrowed.to_f64() == reciprocal).then_some(narrowed)
 }
 
 impl<R: Real> Field for R {
@@ -186,6 +206,7 @@ impl<R: Real> Field for R {
     fn scale(self, coefficient: R) -> Self {
         coefficient * self
     }
+    const DIVIDES_AS_RECIPROCAL_MULTIPLIES: bool = true;
 }
 
 impl<R: Real> Field for Complex<R> {
@@ -205,6 +226,7 @@ impl<R: Real> Field for Complex<R> {
     fn scale(self, coefficient: R) -> Self {
         Complex::new(coefficient * self.re, coefficient * self.im)
     }
+    const DIVIDES_AS_RECIPROCAL_MULTIPLIES: bool = false;
 }
 
 /// NumPy's complex division (Smith's algorithm, scaled by the larger part of the divisor).
@@ -294,6 +316,66 @@ cast_real!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values of every kind: signed zeros, subnormals, normals near both ends, inf, NaN, and
+    /// pseudo-random bit patterns.
+    fn values() -> Vec<f64> {
+        let mut values = vec![
+            0.0, -0.0, 1.0, -3.0, 0.1, 5e-324, -2.5e-310, 2.2e-308, 1e-300,
+        ];
+        values.extend([
+            1.7e308,
+            -1e308,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+        ]);
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..2000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            values.push(f64::from_bits(state));
+        }
+        values
+    }
+
+    fn division_matches_reciprocal_product<R: Real>() {
+        let mut checked = 0;
+        for k in -1100..1100 {
+            for sign in [1.0, -1.0] {
+                let divisor = R::from_f64(sign * 2f64.powi(k));
+                let Some(reciprocal) = exact_reciprocal(divisor) else {
+                    continue;
+                };
+                checked += 1;
+                for x in values().into_iter().map(R::from_f64) {
+                    let (quotient, product) = (x.div_real(divisor), x.mul_real(reciprocal));
+                    assert_eq!(quotient.to_f64().to_bits(), product.to_f64().to_bits());
+                }
+            }
+        }
+        assert!(checked > 50);
+        for divisor in [3.0, 0.1, 0.0, -0.0, f64::INFINITY, f64::NAN, 5e-324] {
+            assert_eq!(exact_reciprocal(R::from_f64(divisor)), None, "{divisor}");
+        }
+    }
+
+    #[test]
+    fn dividing_by_a_power_of_two_is_multiplying_by_its_exact_reciprocal() {
+        division_matches_reciprocal_product::<f64>();
+        division_matches_reciprocal_product::<f32>();
+        division_matches_reciprocal_product::<f16>();
+        assert_eq!(exact_reciprocal(2.0_f64), Some(0.5));
+        assert_eq!(exact_reciprocal(2f64.powi(-1022)), Some(2f64.powi(1022)));
+        assert_eq!(exact_reciprocal(2f64.powi(1023)), Some(2f64.powi(-1023))); // subnormal
+        assert_eq!(
+            exact_reciprocal(f32::from_bits(0x7F00_0000)),
+            Some(2f32.powi(-127))
+        );
+        const { assert!(!<Complex<f64> as Field>::DIVIDES_AS_RECIPROCAL_MULTIPLIES) };
+    }
 
     #[test]
     fn complex_division_by_real_scales_by_reciprocal() {

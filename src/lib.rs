@@ -35,6 +35,8 @@ pub mod walk;
 #[cfg(feature = "python")]
 mod binding;
 #[cfg(feature = "python")]
+mod common_call;
+#[cfg(feature = "python")]
 mod memory;
 
 pub use dtypes::{Dtypes, Promotion, Weight};

@@ -27,6 +27,46 @@ pub struct UniformSpacing {
     pub second_order_edges: Option<[[f64; 3]; 2]>,
 }
 
+impl UniformSpacing {
+    /// NumPy's spacing values for a Python number `dx` (already a float, as Python converts
+    /// an int): `2. * dx`, `dx` and, for second-order edges, `-1.5 / dx` etc., computed in
+    /// float64 as Python computes them, then rounded to `R`, the real type of the compute
+    /// dtype. A Python number is weak (NEP 50), so that is the data's own dtype; NumPy rounds
+    /// a Python int through float64 too. Python raises ZeroDivisionError for the edge weights
+    /// of a zero `dx`; callers must not ask for them.
+    pub fn of_python_number<R: Real>(dx: f64, edge_order: EdgeOrder) -> UniformSpacing {
+        let round = |value: f64| R::from_f64(value).to_f64();
+        let weights = |w: [f64; 3]| w.map(|w| round(w / dx));
+        UniformSpacing {
+            twice_dx: round(2.0 * dx),
+            dx: round(dx),
+            second_order_edges: match edge_order {
+                EdgeOrder::First => None,
+                EdgeOrder::Second => Some([weights([-1.5, 2.0, -0.5]), weights([0.5, -2.0, 1.5])]),
+            },
+        }
+    }
+}
+
+/// NumPy's `normalize_axis_tuple` for axes given as integers: each counted back from the end
+/// if negative; None where NumPy raises (an axis out of range, or one given twice).
+pub fn normalized_axes(axes: &[i64], ndim: usize) -> Option<Vec<usize>> {
+    let ndim_signed = i64::try_from(ndim).ok()?;
+    let mut normalized = Vec::with_capacity(axes.len());
+    for &axis in axes {
+        let axis = if axis < 0 { axis + ndim_signed } else { axis };
+        if !(0..ndim_signed).contains(&axis) {
+            return None;
+        }
+        let axis = axis as usize;
+        if normalized.contains(&axis) {
+            return None;
+        }
+        normalized.push(axis);
+    }
+    Some(normalized)
+}
+
 /// A coordinate array in the type NumPy computes its steps in.
 pub type Coordinates<'x> = RealView<'x>;
 
@@ -145,15 +185,17 @@ pub fn gradient<N: Dtypes>(
 }
 
 /// The parts of an outermost axis of `n` hyperplanes for an input of `elements`: about
-/// [`PART_ELEMENTS`] each when the input is at least twice that, else one.
-fn parts(n: usize, elements: usize) -> Vec<Range<usize>> {
-    if elements < 2 * PART_ELEMENTS || n == 0 {
-        return std::iter::once(0..n).collect();
-    }
-    let count = (elements / PART_ELEMENTS).clamp(1, n);
+/// [`PART_ELEMENTS`] each when the input is at least twice that, else one. An iterator, not a
+/// list: a small call's allocations are a good part of its time.
+fn parts(n: usize, elements: usize) -> impl Iterator<Item = Range<usize>> {
+    let count = if elements < 2 * PART_ELEMENTS || n == 0 {
+        1
+    } else {
+        (elements / PART_ELEMENTS).clamp(1, n)
+    };
     // In u128: k * n cannot overflow whatever the sizes.
-    let bound = |k: usize| (k as u128 * n as u128 / count as u128) as usize;
-    (0..count).map(|k| bound(k)..bound(k + 1)).collect()
+    let bound = move |k: usize| (k as u128 * n as u128 / count as u128) as usize;
+    (0..count).map(move |k| bound(k)..bound(k + 1))
 }
 
 /// The stencil of one axis of `length` points.
@@ -238,6 +280,7 @@ fn coordinate_stencil<'x, X: Real, R: Real>(
 mod tests {
     use super::*;
     use crate::dtypes::Promotion;
+    use half::f16;
     use ndarray::{array, ArrayD, IxDyn};
 
     type F64 = Promotion<f64, f64, f64>;
@@ -413,15 +456,46 @@ mod tests {
     }
 
     #[test]
+    fn python_number_spacings_round_numpys_float64_values_once() {
+        let s = UniformSpacing::of_python_number::<f64>(0.1, EdgeOrder::Second);
+        assert_eq!((s.twice_dx, s.dx), (2.0 * 0.1, 0.1));
+        let [first, last] = s.second_order_edges.unwrap();
+        assert_eq!(first, [-1.5 / 0.1, 2.0 / 0.1, -0.5 / 0.1]);
+        assert_eq!(last, [0.5 / 0.1, -2.0 / 0.1, 1.5 / 0.1]);
+        // float32: `-1.5 / 0.1` in float64, then rounded (not 1.5f32 / 0.1f32).
+        let s = UniformSpacing::of_python_number::<f32>(0.1, EdgeOrder::Second);
+        assert_eq!(s.dx, f64::from(0.1_f32));
+        assert_eq!(
+            s.second_order_edges.unwrap()[0][0],
+            f64::from((-1.5 / 0.1) as f32)
+        );
+        let s = UniformSpacing::of_python_number::<f16>(1e5, EdgeOrder::First);
+        assert_eq!((s.twice_dx, s.dx), (f64::INFINITY, f64::INFINITY));
+        assert_eq!(s.second_order_edges, None);
+    }
+
+    #[test]
+    fn axes_are_normalized_as_numpy_does_or_refused() {
+        assert_eq!(normalized_axes(&[-1, 0], 3), Some(vec![2, 0]));
+        assert_eq!(normalized_axes(&[], 0), Some(vec![]));
+        assert_eq!(normalized_axes(&[3], 3), None);
+        assert_eq!(normalized_axes(&[-4], 3), None);
+        assert_eq!(normalized_axes(&[1, -2], 3), None); // the same axis twice
+        assert_eq!(normalized_axes(&[0], 0), None);
+        assert_eq!(normalized_axes(&[i64::MIN], 2), None);
+    }
+
+    #[test]
     fn parts_cover_the_axis_and_the_checkpoint_stops_between_them() {
-        assert_eq!(parts(10, 100).first(), Some(&(0..10)));
+        let parts = |n, elements| parts(n, elements).collect::<Vec<_>>();
+        assert_eq!(parts(10, 100), vec![0..10]);
         let big = 5 * PART_ELEMENTS;
         let cut = parts(7, big);
         assert_eq!(cut.len(), 5);
         assert!(cut.windows(2).all(|w| w[0].end == w[1].start));
         assert_eq!((cut[0].start, cut[4].end), (0, 7));
         assert_eq!(parts(3, big).len(), 3);
-        assert_eq!(parts(0, big).len(), 1);
+        assert_eq!(parts(0, big), vec![0..0]);
 
         let f = ArrayD::<f64>::zeros(IxDyn(&[4]));
         let mut out = f.clone();

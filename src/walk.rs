@@ -58,6 +58,7 @@ pub fn gradient<N: Dtypes>(
 /// The length of the axis [`gradient_part`] computes parts of: the outermost in memory.
 pub fn outermost_length<S>(f: &ArrayViewD<'_, S>) -> usize {
     memory_order(f)
+        .slice()
         .first()
         .map_or(0, |&axis| f.len_of(Axis(axis)))
 }
@@ -82,7 +83,13 @@ pub fn gradient_part<N: Dtypes>(
     if part.is_empty() {
         return Ok(());
     }
-    let position = |axis: usize| order.iter().position(|&o| o == axis).expect("an axis");
+    let position = |axis: usize| {
+        order
+            .slice()
+            .iter()
+            .position(|&o| o == axis)
+            .expect("an axis")
+    };
     let jobs = outputs
         .into_iter()
         .map(|o| Job {
@@ -121,9 +128,13 @@ fn check<N: Dtypes>(
 
 /// The axes of `f` in memory order: largest stride first; ties and length-1 axes keep their
 /// order. Walking a view permuted to this order follows the input's layout.
-pub(crate) fn memory_order<S>(f: &ArrayViewD<'_, S>) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..f.ndim()).collect();
-    order.sort_by_key(|&ax| {
+pub(crate) fn memory_order<S>(f: &ArrayViewD<'_, S>) -> IxDyn {
+    // An `IxDyn`, not a `Vec`: up to four axes it needs no allocation, nor do its copies.
+    let mut order = IxDyn::zeros(f.ndim());
+    for (i, axis) in order.slice_mut().iter_mut().enumerate() {
+        *axis = i;
+    }
+    order.slice_mut().sort_by_key(|&ax| {
         std::cmp::Reverse(if f.len_of(Axis(ax)) > 1 {
             f.strides()[ax].unsigned_abs()
         } else {

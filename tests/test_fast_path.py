@@ -1,10 +1,14 @@
-"""The shortcut at the top of `gradient` is the general path for the calls it takes.
+"""The native path and the shortcut of `gradient` are the general path for the calls they take.
 
-`gradient` computes the common small call (a plain array of a native dtype, no spacing or one
-Python number, NumPy's stencil) through a shortcut of `general_gradient`'s steps. Here both
-are called with the same arguments, bad ones included (axes too short, out of range or
-repeated, bad workers, bad edge orders, spacings whose coefficients raise): the same values,
-dtype, layout and container, or the same exception type and message.
+``ndgradient.gradient`` enters the core first (``_core.gradient``), which computes the common
+call (a plain C- or Fortran-contiguous array of a native dtype, no spacing or one Python
+number, NumPy's stencil) without entering Python, and hands every other call to the Python
+implementation; that one takes the same kind of call, in any layout, through a shortcut of
+`general_gradient`'s steps. Here each is called with the same arguments as the general path,
+bad ones included (axes too short, out of range or repeated, bad workers, bad edge orders,
+spacings whose coefficients raise): the same values, dtype, layout and container, or the
+same exception type and message. The native path never raises for a bad argument: it hands
+the call over, so NumPy's exceptions keep their order.
 """
 
 from __future__ import annotations
@@ -16,13 +20,17 @@ from unittest import mock
 import hypothesis.strategies as st
 import ndgradient
 import numpy as np
+import pytest
 from _oracle import assert_identical
+from _oracle import reference as numpy_reference
 from hypothesis import given, note
-from ndgradient import _gradient
+from ndgradient import _core, _gradient
 from test_differential import NATIVE, elements, laid_out, shapes
 
 _PYTHON_SPACINGS = [1, 2, 0, -1, 10**400, True, False, 0.5, -0.0, 0.0, 1e-310, 1e308]
-_PYTHON_SPACINGS += [-2.5, math.inf, -math.inf, math.nan]
+_PYTHON_SPACINGS += [-2.5, math.inf, -math.inf, math.nan, 2**54 + 2**30 + 1, -(2**80)]
+# NumPy scalars: the native path hands them over, the shortcut too.
+_NUMPY_SPACINGS = [np.float64(0.5), np.float32(3.0), np.int8(2), np.bool_(True)]
 _WORKERS = [None, None, None, 1, 2, -1, 0, -(10**6), 1025, 2**64, 1.5, "2"]
 
 
@@ -36,7 +44,8 @@ def calls(draw: st.DrawFn) -> tuple[np.ndarray, tuple[Any, ...], dict[str, Any]]
     shape = draw(shapes(max_dims=3))
     values = draw(st.lists(elements(dtype), min_size=math.prod(shape), max_size=math.prod(shape)))
     f = draw(laid_out(np.array(values, dtype=dtype).reshape(shape)))
-    spacing = draw(st.sampled_from([(), *((dx,) for dx in _PYTHON_SPACINGS)]))
+    spacings = [(), *((dx,) for dx in _PYTHON_SPACINGS + _NUMPY_SPACINGS), (1.0, 2.0)]
+    spacing = draw(st.sampled_from(spacings))
     ndim = f.ndim
     axis = draw(
         st.one_of(
@@ -51,6 +60,7 @@ def calls(draw: st.DrawFn) -> tuple[np.ndarray, tuple[Any, ...], dict[str, Any]]
         "edge_order": draw(st.sampled_from([1, 2, 1, 2, 0, 3])),
         "workers": draw(st.sampled_from(_WORKERS)),
     }
+    note(f"f {f.dtype.str} {f.shape} {f.strides}, varargs {spacing}, {kwargs}")
     return f, spacing, kwargs
 
 
@@ -74,8 +84,11 @@ def test_fast_path_matches_the_general_path(
     call: tuple[np.ndarray, tuple[Any, ...], dict[str, Any]],
 ) -> None:
     f, varargs, kwargs = call
-    note(f"f {f.dtype.str} {f.shape} {f.strides}, varargs {varargs}, {kwargs}")
-    takes_shortcut = f.dtype.isnative and kwargs["edge_order"] in (1, 2)
+    takes_shortcut = (
+        f.dtype.isnative
+        and kwargs["edge_order"] in (1, 2)
+        and (not varargs or (len(varargs) == 1 and type(varargs[0]) in (int, float, bool)))
+    )
     if takes_shortcut:
         with mock.patch.object(_gradient, "general_gradient", side_effect=_LeftTheFastPath):
             fast = _outcome(ndgradient.gradient, f, *varargs, **kwargs)
@@ -87,6 +100,151 @@ def test_fast_path_matches_the_general_path(
         assert fast[1] == general[1]
     else:
         assert_identical(fast[1], general[1], strict_nan=True)
+
+
+class _NotTaken(Exception):
+    """Raised by the implementation the native path hands a call over to."""
+
+
+def _hand_over(*args: Any, **kwargs: Any) -> Any:
+    raise _NotTaken
+
+
+def _native(f: Any, *varargs: Any, **kwargs: Any) -> Any:
+    """The native path's result, or None where it hands the call over."""
+    try:
+        return _core.gradient(_hand_over, f, *varargs, **kwargs)
+    except _NotTaken:
+        return None
+
+
+def _native_takes(f: np.ndarray, varargs: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether the native path must take a call (one that NumPy computes without raising).
+
+    It may hand over the spacings whose arithmetic Python refuses, even where NumPy has no
+    axis to use them on: ints beyond float64 and, with second-order edges, zero.
+    """
+    axis, edge_order = kwargs["axis"], kwargs["edge_order"]
+    dx = varargs[0] if len(varargs) == 1 else 1.0
+    return (
+        type(f) is np.ndarray
+        and f.dtype.isnative
+        and (f.flags.c_contiguous or f.flags.f_contiguous)
+        and len(varargs) <= 1
+        and type(dx) in (int, float, bool)
+        and not (type(dx) is int and abs(dx) >= 2**1024)
+        and not (edge_order == 2 and dx == 0)
+        and kwargs["workers"] is None
+        and type(edge_order) is int
+        and (
+            axis is None
+            or type(axis) is int
+            or (type(axis) is tuple and all(type(a) is int for a in axis))
+        )
+    )
+
+
+def _assert_fresh(result: Any) -> None:
+    """Ordinary new arrays: own their data, no base, writeable and aligned."""
+    for a in result if isinstance(result, tuple) else (result,):
+        assert a.base is None and a.flags.owndata
+        assert a.flags.writeable and a.flags.aligned
+
+
+@given(calls())
+def test_native_path_matches_the_general_path(
+    call: tuple[np.ndarray, tuple[Any, ...], dict[str, Any]],
+) -> None:
+    f, varargs, kwargs = call
+    native = _native(f, *varargs, **kwargs)
+    general = _outcome(_general, f, varargs, kwargs)
+    if native is None:
+        assert general[0] == "raise" or not _native_takes(f, varargs, kwargs), general
+        return
+    assert general[0] == "ok", general  # the native path never computes what NumPy refuses
+    assert_identical(native, general[1], strict_nan=True)
+    _assert_fresh(native)
+
+
+def test_native_path_takes_explicit_defaults_and_hands_over_the_rest() -> None:
+    f = np.arange(12.0).reshape(3, 4) ** 2
+    taken: list[dict[str, Any]] = [
+        {},
+        {"workers": None, "out": None, "periodic": False, "period": None, "accuracy": 2},
+        {"axis": 0, "edge_order": 2},
+        {"axis": (-1, 0)},
+        {"axis": ()},
+    ]
+    for kwargs in taken:
+        assert_identical(_native(f, **kwargs), _general(f, (), {**_DEFAULTS, **kwargs}))
+    handed_over: list[dict[str, Any]] = [
+        {"workers": 1},
+        {"accuracy": 2.0},
+        {"periodic": np.False_},
+        {"period": 1.0},
+        {"out": np.empty_like(f)},
+        {"edge_order": True},
+        {"edge_order": 2.0},
+        {"axis": [0]},
+        {"axis": np.int64(0)},
+        {"axis": (0, 0)},
+        {"axis": 2},
+        {"bogus": 1},
+    ]
+    for kwargs in handed_over:
+        assert _native(f, **kwargs) is None, kwargs
+    assert _native(f, 1.0, 2.0) is None  # one spacing per axis
+    assert _native(f, 1j) is None
+    assert _native(f, np.float64(1.0)) is None
+    assert _native(f, 10**400) is None  # Python's OverflowError, from the Python path
+    assert _native(np.arange(3.0), 0, edge_order=2) is None  # Python's ZeroDivisionError
+    assert _native(np.arange(3.0), 0.0, edge_order=1) is not None
+    assert _native(f[:, ::2]) is None  # neither C- nor Fortran-contiguous
+    assert _native(f.astype(">f8")) is None
+    assert _native(f.view(type("Sub", (np.ndarray,), {}))) is None
+    assert _native(f.tolist()) is None
+    for dtype in (bool, object, np.longdouble, "M8[s]", "m8[s]", np.clongdouble):
+        assert _native(np.zeros(4, dtype)) is None, dtype
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        ndgradient.gradient(f, bogus=1)
+    assert_identical(ndgradient.gradient(f=f), _general(f, (), _DEFAULTS))
+
+
+_DEFAULTS: dict[str, Any] = {"axis": None, "edge_order": 1, "workers": None}
+
+
+def test_native_layouts_are_numpys() -> None:
+    # np.empty_like keeps C or Fortran order; a both-contiguous input gives C order; integer
+    # input gives float64 outputs in the input's order.
+    cases = [
+        np.arange(24.0).reshape(2, 3, 4),
+        np.asfortranarray(np.arange(24.0).reshape(2, 3, 4)),
+        np.asfortranarray(np.arange(24, dtype=np.int16).reshape(4, 6)),
+        np.arange(6.0).reshape(6, 1),
+        np.asfortranarray(np.arange(6.0).reshape(1, 6)),
+        # C-contiguous with an odd stride on its length-1 axis, which NumPy's output drops
+        np.lib.stride_tricks.as_strided(np.arange(4.0), (2, 1, 2), (16, 1000, 8)),
+        np.zeros((3, 0)),
+        np.ones((), np.float32),
+    ]
+    for f in cases:
+        axis = tuple(i for i, n in enumerate(f.shape) if n > 1)  # the axes long enough
+        native = _native(f, axis=axis)
+        assert native is not None, f.shape
+        assert_identical(native, numpy_reference(f, axis=axis))
+        _assert_fresh(native)
+
+
+def test_a_huge_python_int_spacing_rounds_through_float64_as_numpy_does() -> None:
+    # 2**54 + 2**30 + 1 rounds to 2**54 + 2**30 in float64, a tie that float32 rounds to
+    # even (2**54); rounded directly it would give 2**54 + 2**31.
+    dx = 2**54 + 2**30 + 1
+    for dtype in (np.float32, np.float16, np.complex64, np.float64):
+        f = np.arange(6.0, dtype=dtype) * 3
+        for edge_order in (1, 2):
+            expected = numpy_reference(f, dx, edge_order=edge_order)
+            assert_identical(ndgradient.gradient(f, dx, edge_order=edge_order), expected)
+            assert_identical(_native(f, dx, edge_order=edge_order), expected)
 
 
 def test_a_too_short_axis_is_reported_before_bad_workers() -> None:

@@ -16,13 +16,28 @@ from _oracle import assert_identical, reference
 from ndgradient import _memory
 
 
+def _in_threads(count: int, work: Any) -> None:
+    """Runs ``work(index)`` in ``count`` threads started together; fails on a deadlock."""
+    start = threading.Barrier(count)
+
+    def started(index: int) -> None:
+        start.wait(timeout=60)
+        work(index)
+
+    threads = [threading.Thread(target=started, args=(i,), daemon=True) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in threads), "a thread did not finish: deadlock?"
+
+
 def test_sixteen_threads_with_shared_and_private_inputs() -> None:
     rng = np.random.default_rng(20)
     shared = rng.standard_normal((700, 600))
     x = np.cumsum(rng.random(600))
     shared_expected = reference(shared, 0.5, x, edge_order=2)
     failures: list[str] = []
-    start = threading.Barrier(16)
 
     def work(index: int) -> None:
         own = (
@@ -32,7 +47,6 @@ def test_sixteen_threads_with_shared_and_private_inputs() -> None:
         )
         own_expected = reference(own)
         workers = [None, 1, 2, -1][index % 4]
-        start.wait(timeout=60)
         for _ in range(6):
             try:
                 assert_identical(
@@ -47,12 +61,28 @@ def test_sixteen_threads_with_shared_and_private_inputs() -> None:
             except AssertionError as err:  # pragma: no cover - reported below
                 failures.append(f"thread {index}: {err}")
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not any(t.is_alive() for t in threads), "a thread did not finish: deadlock?"
+    _in_threads(16, work)
+    assert failures == []
+
+
+def test_small_native_calls_from_many_threads() -> None:
+    # The native path of the common call: small inputs are computed without releasing the
+    # GIL, larger ones with it released (the threads above take the larger path).
+    rng = np.random.default_rng(3)
+    inputs = [rng.standard_normal(n) for n in (10, 1000, 5000)] + [rng.standard_normal((70, 90))]
+    inputs.append(np.asfortranarray(inputs[-1]).astype(np.int32))
+    expected = [reference(f, 0.25, edge_order=2) for f in inputs]
+    failures: list[str] = []
+
+    def work(index: int) -> None:
+        for _ in range(100):
+            for f, want in zip(inputs, expected, strict=True):
+                try:
+                    assert_identical(ndgradient.gradient(f, 0.25, edge_order=2), want)
+                except AssertionError as err:  # pragma: no cover - reported below
+                    failures.append(f"thread {index}: {err}")
+
+    _in_threads(8, work)
     assert failures == []
 
 

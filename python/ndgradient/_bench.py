@@ -30,8 +30,8 @@ import numpy as np
 
 from . import _core
 from ._core import __version__
-from ._gradient import gradient
 from ._memory import POOL_BYTES_VARIABLE, fresh_memory
+from ._patch import gradient
 from ._rules import numpy_gradient
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, _bench, _core
-from ._gradient import gradient
+from ._patch import gradient
 from ._rules import numpy_gradient
 
 

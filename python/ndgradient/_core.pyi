@@ -1,7 +1,7 @@
 """Private native module: the Rust core behind ``ndgradient.gradient``."""
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -12,8 +12,10 @@ __all__ = [
     "available_cpus",
     "build_info",
     "default_workers",
+    "gradient",
     "gradient_into",
     "pool_stats",
+    "python_number_spacing",
     "release_memory",
     "with_output_pool",
 ]
@@ -36,6 +38,8 @@ def gradient_into(
     edge_order: int,
     workers: int | None = None,
 ) -> None: ...
+def gradient(implementation: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+def python_number_spacing(dx: float, code: str, edge_order: int) -> _UniformSpacing: ...
 def default_workers() -> int: ...
 def available_cpus() -> int: ...
 def build_info() -> dict[str, str]: ...

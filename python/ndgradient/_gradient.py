@@ -203,7 +203,8 @@ def gradient(
     performs it in and in the same order: the difference in the data's type, the division or
     weighted sum in NumPy's promoted type (for example float64 for float32 data with a
     ``np.float64`` spacing, float32 with a Python float spacing), division by ``2 * dx``
-    (never multiplication by a reciprocal), no fused multiply-add for real types, NumPy's
+    (multiplication by a reciprocal only where it gives the same bits: by the exact
+    reciprocal of a power of two, for real types), no fused multiply-add for real types, NumPy's
     complex algorithms (Smith's division; the fused multiply of its vectorised loop), and
     float16 rounded after each operation. NaN, inf and -0.0 land where NumPy puts them.
 

@@ -341,21 +341,15 @@ def _python_number_request(
 
 
 def _python_number_spacing(dx: float, sign: float, code: str, edge_order: int) -> UniformSpacing:
-    # Python's float arithmetic is NumPy's float64 arithmetic; for float64 and complex128 the
-    # values are used as they are, otherwise NumPy rounds them to the compute type.
-    twice_dx = 2.0 * dx
-    values: tuple[float, ...] = (twice_dx, dx)
+    # The values are the core's rule, which the native path of the common call uses too.
+    # NumPy's expressions on a Python number raise Python's own errors first: OverflowError
+    # for an int beyond float64 (``2. * dx`` converts it as `float` does, and NumPy rounds a
+    # Python int through float64 too), ZeroDivisionError for second-order edges of a zero
+    # spacing (``-1.5 / dx``).
+    value = float(dx)
     if edge_order == 2:
-        values += (-1.5 / dx, 2.0 / dx, -0.5 / dx, 0.5 / dx, -2.0 / dx, 1.5 / dx)
-    if code not in "dD":
-        with np.errstate(all="ignore"):
-            values = tuple(float(v) for v in np.array(values, dtype=code).real)
-    else:
-        values = tuple(float(v) for v in values)
-    edges: _Edges | None = None
-    if edge_order == 2:
-        edges = ((values[2], values[3], values[4]), (values[5], values[6], values[7]))
-    return (values[0], values[1], edges)
+        _ = -1.5 / dx
+    return _core.python_number_spacing(value, code, int(edge_order))  # 2.0 means 2
 
 
 def _numpy_scalar_spacing(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, TypeVar
 
-from ._gradient import gradient
+from ._patch import gradient
 
 if TYPE_CHECKING:
     import xarray

@@ -1,0 +1,318 @@
+//! The native path for the common call of `ndgradient.gradient`: a plain `numpy.ndarray` of a
+//! native dtype, C- or Fortran-contiguous, with no spacing or one Python number, `axis` None,
+//! an int or a tuple of ints, `edge_order` 1 or 2 and no extension argument. Its argument
+//! checks, the output allocation and the kernel run here, in one call from Python.
+//!
+//! It never raises for a bad argument: whatever it cannot decide with certainty (other types,
+//! any argument NumPy would refuse, other layouts) gives None, and the Python shim then takes
+//! the call from the start, with NumPy's exceptions in NumPy's order.
+
+use crate::binding::{computed, edge_order_of, UniformTuple};
+use crate::dtypes::{Promotion, Weight};
+use crate::element::{Cast, Field, Real};
+use crate::error::GradientError;
+use crate::memory;
+use crate::request::{self, normalized_axes, Request, Spacing, StencilOptions, UniformSpacing};
+use crate::stencil::EdgeOrder;
+use crate::threads;
+use half::f16;
+use num_complex::{Complex32, Complex64};
+use numpy::prelude::*;
+use numpy::{Element, PyArrayDyn, PyUntypedArray};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
+use pyo3::PyTypeInfo;
+
+/// A common call, read and checked: what is left to choose is the dtype's kernel.
+struct CommonCall {
+    /// The differentiated axes, normalized.
+    axes: Vec<usize>,
+    /// The spacing as Python converts it to a float.
+    dx: f64,
+    edge_order: EdgeOrder,
+    /// Whether the outputs are Fortran-ordered (`np.empty_like` keeps the input's order).
+    fortran: bool,
+}
+
+/// Whether `value` is a Python int (not a subclass, not a bool) equal to `expected`.
+fn is_int(value: &Bound<'_, PyAny>, expected: i64) -> bool {
+    value.is_exact_instance_of::<PyInt>() && value.extract::<i64>().ok() == Some(expected)
+}
+
+/// A Python int, float or bool spacing (exact types, weak under NEP 50) as Python's `2. * dx`
+/// converts it; None for anything else, or an int beyond float64 (Python's OverflowError).
+fn python_number(dx: &Bound<'_, PyAny>) -> Option<f64> {
+    let number = dx.is_exact_instance_of::<PyFloat>()
+        || dx.is_exact_instance_of::<PyInt>()
+        || dx.is_exact_instance_of::<PyBool>();
+    number.then(|| dx.extract::<f64>().ok()).flatten()
+}
+
+/// The axes `axis` names (None, an int or a tuple of ints), normalized; None where NumPy
+/// raises or the object is of another type.
+fn axes_of(axis: &Bound<'_, PyAny>, ndim: usize) -> Option<Vec<usize>> {
+    if axis.is_none() {
+        return Some((0..ndim).collect());
+    }
+    let int = |a: &Bound<'_, PyAny>| {
+        a.is_exact_instance_of::<PyInt>()
+            .then(|| a.extract::<i64>().ok())
+            .flatten()
+    };
+    if let Ok(axes) = axis.cast_exact::<PyTuple>() {
+        let axes = axes.iter().map(|a| int(&a)).collect::<Option<Vec<_>>>()?;
+        return normalized_axes(&axes, ndim);
+    }
+    normalized_axes(&[int(axis)?], ndim)
+}
+
+/// The keyword arguments of `gradient` and their defaults, which the common call keeps
+/// but for `axis` and `edge_order`.
+struct Keywords<'py> {
+    axis: Option<Bound<'py, PyAny>>,
+    edge_order: Option<Bound<'py, PyAny>>,
+    defaults_kept: bool,
+}
+
+impl<'py> Keywords<'py> {
+    /// None for a keyword `gradient` does not take (or `f` given by name): the
+    /// implementation then raises Python's TypeError, or binds it.
+    fn read(kwargs: Option<&Bound<'py, PyDict>>) -> Option<Keywords<'py>> {
+        let mut keywords = Keywords {
+            axis: None,
+            edge_order: None,
+            defaults_kept: true,
+        };
+        for (name, value) in kwargs.into_iter().flatten() {
+            let name = name.cast_exact::<PyString>().ok()?;
+            let kept = match name.to_str().ok()? {
+                "axis" => {
+                    keywords.axis = Some(value);
+                    true
+                }
+                "edge_order" => {
+                    keywords.edge_order = Some(value);
+                    true
+                }
+                "workers" | "out" | "period" => value.is_none(),
+                "periodic" => value.is(PyBool::new(value.py(), false)),
+                "accuracy" => is_int(&value, 2),
+                _ => return None,
+            };
+            keywords.defaults_kept &= kept;
+        }
+        Some(keywords)
+    }
+}
+
+/// Reads `gradient(*args, **kwargs)`; None unless it is a common call that NumPy computes
+/// without raising.
+fn read<'py>(
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> Option<(Bound<'py, PyUntypedArray>, CommonCall)> {
+    let keywords = Keywords::read(kwargs)?;
+    let f = args.get_borrowed_item(0).ok()?;
+    let py = f.py();
+    if !keywords.defaults_kept || !f.get_type().is(PyUntypedArray::type_object(py)) {
+        return None;
+    }
+    let f = f.cast::<PyUntypedArray>().ok()?.to_owned();
+    let fortran = if f.is_c_contiguous() {
+        false
+    } else if f.is_fortran_contiguous() {
+        true
+    } else {
+        return None;
+    };
+    let edge_order = match keywords.edge_order {
+        None => EdgeOrder::First,
+        Some(value) if value.is_exact_instance_of::<PyInt>() => {
+            edge_order_of(value.extract::<u64>().ok()?).ok()?
+        }
+        Some(_) => return None,
+    };
+    let dx = match args.len() {
+        1 => 1.0,
+        2 => python_number(&args.get_borrowed_item(1).ok()?.to_owned())?,
+        _ => return None,
+    };
+    let shape = f.shape();
+    let axes = match keywords.axis {
+        None => (0..shape.len()).collect(),
+        Some(axis) => axes_of(&axis, shape.len())?,
+    };
+    if axes.iter().any(|&a| shape[a] < edge_order.min_points()) {
+        return None; // NumPy's ValueError for a too short axis
+    }
+    if edge_order == EdgeOrder::Second && dx == 0.0 {
+        return None; // Python's ZeroDivisionError in NumPy's `-1.5 / dx`
+    }
+    let call = CommonCall {
+        axes,
+        dx,
+        edge_order,
+        fortran,
+    };
+    Some((f, call))
+}
+
+/// The common call's result for stored type `S` and data type `A` (a Python number computes
+/// in the data's type); None if `f`'s dtype is not `S`'s exactly (byte order included).
+fn compute<'py, S, A>(
+    f: &Bound<'py, PyUntypedArray>,
+    call: CommonCall,
+) -> PyResult<Option<Bound<'py, PyAny>>>
+where
+    S: Element + Cast<A> + Send + Sync + 'static,
+    A: Element + Field + Cast<A>,
+{
+    let Ok(f) = f.cast::<PyArrayDyn<S>>() else {
+        return Ok(None);
+    };
+    let Ok(input) = f.try_readonly() else {
+        return Ok(None);
+    };
+    let py = f.py();
+    let outs = outputs::<A>(py, input.shape(), call.fortran, call.axes.len())?;
+    if input.len() > 0 {
+        let spacing = Spacing::Uniform(UniformSpacing::of_python_number::<
+            Weight<Promotion<S, A, A>>,
+        >(call.dx, call.edge_order));
+        let mut borrows = outs
+            .iter()
+            .map(|out| out.try_readwrite())
+            .collect::<Result<Vec<_>, _>>()?;
+        let requests = call
+            .axes
+            .iter()
+            .zip(borrows.iter_mut())
+            .map(|(&axis, out)| Request {
+                axis,
+                spacing,
+                options: StencilOptions::default(),
+                out: out.as_array_mut(),
+            })
+            .collect();
+        let view = input.as_array();
+        let workers = threads::default_workers();
+        computed(py, view.len(), |checkpoint| {
+            request::gradient::<Promotion<S, A, A>>(
+                view,
+                requests,
+                call.edge_order,
+                workers,
+                checkpoint,
+            )
+        })?;
+    }
+    let result = match <[_; 1]>::try_from(outs) {
+        Ok([out]) => out.into_any(),
+        Err(outs) => PyTuple::new(py, outs)?.into_any(),
+    };
+    Ok(Some(result))
+}
+
+/// `count` outputs of `shape`, C- or Fortran-ordered as `np.empty_like` makes them: large
+/// ones by `numpy.empty` under the output pool's memory handler (so that a loop reuses their
+/// pages, and no pooled block is zeroed first), small ones zeroed by rust-numpy.
+fn outputs<'py, A: Element>(
+    py: Python<'py>,
+    shape: &[usize],
+    fortran: bool,
+    count: usize,
+) -> PyResult<Vec<Bound<'py, PyArrayDyn<A>>>> {
+    let bytes = shape.iter().product::<usize>() * std::mem::size_of::<A>();
+    if bytes < memory::LARGE_BYTES {
+        return Ok((0..count)
+            .map(|_| PyArrayDyn::<A>::zeros(py, shape, fortran))
+            .collect());
+    }
+    static EMPTY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let empty = EMPTY.import(py, "numpy", "empty")?;
+    let dtype = A::get_dtype(py);
+    let order = if fortran { "F" } else { "C" };
+    memory::with_output_pool(py, || {
+        (0..count)
+            .map(|_| {
+                let out = empty.call1((shape.to_vec(), &dtype, order))?;
+                Ok(out.cast_into::<PyArrayDyn<A>>()?)
+            })
+            .collect()
+    })
+}
+
+/// `ndgradient.gradient(*args, **kwargs)`: the common call (see the module documentation)
+/// computed here, any other call handed to `implementation`, the Python shim.
+#[pyfunction]
+#[pyo3(signature = (implementation, /, *args, **kwargs))]
+fn gradient<'py>(
+    implementation: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match common_gradient(args, kwargs)? {
+        Some(result) => Ok(result),
+        None => implementation.call(args, kwargs),
+    }
+}
+
+/// The common call's result, or None for any other call.
+fn common_gradient<'py>(
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some((f, call)) = read(args, kwargs) else {
+        return Ok(None);
+    };
+    let descr = f.dtype();
+    // The data type NumPy differences in: float64 for integers, otherwise the input's own.
+    match (descr.kind(), descr.itemsize()) {
+        (b'f', 8) => compute::<f64, f64>(&f, call),
+        (b'f', 4) => compute::<f32, f32>(&f, call),
+        (b'f', 2) => compute::<f16, f16>(&f, call),
+        (b'c', 16) => compute::<Complex64, Complex64>(&f, call),
+        (b'c', 8) => compute::<Complex32, Complex32>(&f, call),
+        (b'i', 8) => compute::<i64, f64>(&f, call),
+        (b'i', 4) => compute::<i32, f64>(&f, call),
+        (b'i', 2) => compute::<i16, f64>(&f, call),
+        (b'i', 1) => compute::<i8, f64>(&f, call),
+        (b'u', 8) => compute::<u64, f64>(&f, call),
+        (b'u', 4) => compute::<u32, f64>(&f, call),
+        (b'u', 2) => compute::<u16, f64>(&f, call),
+        (b'u', 1) => compute::<u8, f64>(&f, call),
+        _ => Ok(None),
+    }
+}
+
+/// `(2. * dx, dx, second-order edge weights or None)` for a Python-number spacing `dx`
+/// (converted to float as Python converts it), each rounded to the compute dtype `code`:
+/// the request's spacing `gradient_into` takes. `dx` must not be zero for `edge_order` 2.
+#[pyfunction]
+fn python_number_spacing(dx: f64, code: &str, edge_order: u64) -> PyResult<UniformTuple> {
+    fn tuple<R: Real>(dx: f64, edge_order: EdgeOrder) -> UniformTuple {
+        let spacing = UniformSpacing::of_python_number::<R>(dx, edge_order);
+        let edges = spacing
+            .second_order_edges
+            .map(|[first, last]| (first, last));
+        (spacing.twice_dx, spacing.dx, edges)
+    }
+    let edge_order = edge_order_of(edge_order)?;
+    match code {
+        "d" | "D" => Ok(tuple::<f64>(dx, edge_order)),
+        "f" | "F" => Ok(tuple::<f32>(dx, edge_order)),
+        "e" => Ok(tuple::<f16>(dx, edge_order)),
+        _ => Err(GradientError::UnsupportedDtype {
+            what: format!("compute dtype {code:?}"),
+        }
+        .into()),
+    }
+}
+
+/// Adds this module's functions to `ndgradient._core`.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(gradient, m)?)?;
+    m.add_function(wrap_pyfunction!(python_number_spacing, m)?)?;
+    Ok(())
+}
