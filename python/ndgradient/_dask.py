@@ -294,14 +294,7 @@ def _block_gradient(
     # and the one-sided edges of the whole array. Only its outermost layers towards a
     # neighbour read a face: each is recomputed from a slab of three layers, face included,
     # whose middle layer gets the interior stencil. No copy of the block is made.
-    plans = [
-        plan
-        if x is None
-        else plan.with_spacing(_block_coordinates(layout, x, ax, index[ax], False))
-        for ax, plan, x in zip(layout.axes, layout.plans, coordinates, strict=True)
-    ]
-    outs = [np.empty(center.shape, dtype=layout.dtype) for _ in layout.axes]
-    fill(center, outs, plans, layout.edge_order, layout.workers)
+    outs = _core_outputs(center, coordinates, layout, index, halo=False)
     for ax, pair in zip(sorted(layout.halo), faces, strict=True):
         k = layout.axes.index(ax)
         x = coordinates[k]
@@ -310,7 +303,7 @@ def _block_gradient(
                 continue
             next_to_face = center[_along(center.ndim, ax, slice(0, 2) if low else slice(-2, None))]
             slab = np.concatenate((face, next_to_face) if low else (next_to_face, face), axis=ax)
-            plan = plans[k]
+            plan = layout.plans[k]
             if x is not None:
                 edge = layout.offsets[ax][index[ax] + (0 if low else 1)]
                 plan = plan.with_spacing(x[edge - 1 : edge + 2] if low else x[edge - 2 : edge + 1])
@@ -362,14 +355,28 @@ def _assembled_block_gradient(
             for part in (result if isinstance(result, tuple) else [result])
         ]
         return tuple(parts) if layout.several else parts[0]
+    outs = _core_outputs(block, coordinates, layout, index, halo=True)
+    kept = [out[inside_block] for out in outs]
+    return tuple(kept) if layout.several else kept[0]
+
+
+def _core_outputs(
+    block: np.ndarray,
+    coordinates: list[np.ndarray | None],
+    layout: _Layout,
+    index: tuple[int, ...],
+    halo: bool,
+) -> list[np.ndarray]:
+    """Every axis of ``block`` computed by the core with the block's own coordinates (with
+    its halo cells if ``halo``), each into a buffer of its own, so that a result block keeps
+    only its own memory alive."""
+    assert layout.plans is not None, "the core's path"
     plans = [
         plan
         if x is None
-        else plan.with_spacing(_block_coordinates(layout, x, ax, index[ax], True))
+        else plan.with_spacing(_block_coordinates(layout, x, ax, index[ax], halo))
         for ax, plan, x in zip(layout.axes, layout.plans, coordinates, strict=True)
     ]
-    # One buffer per axis, so that a result block keeps only its own memory alive.
     outs = [np.empty(block.shape, dtype=layout.dtype) for _ in layout.axes]
     fill(block, outs, plans, layout.edge_order, layout.workers)
-    kept = [out[inside_block] for out in outs]
-    return tuple(kept) if layout.several else kept[0]
+    return outs
