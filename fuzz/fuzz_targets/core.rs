@@ -505,7 +505,7 @@ fn build(request: &Request, n: usize, edge_order: EdgeOrder) -> Built<'_> {
                 matches!(
                     p.formula,
                     Formula::Sum {
-                        weights: Weights::PerPoint(_),
+                        weights: Weights::NonUniform(_),
                         ..
                     }
                 )
