@@ -15,6 +15,8 @@
 //! pages advised, and go back to the [`Pool`] when freed, already faulted, so the next
 //! call of the same size reuses them. Smaller blocks come from and go to the system allocator.
 
+// The FFI below cannot be safe code: NumPy's allocator interface is a table of C function
+// pointers over raw memory, and its setter is reached through NumPy's C API table.
 #![allow(unsafe_code)]
 
 use crate::pool::{Cap, Pool};
@@ -268,10 +270,24 @@ fn give_back(block: *mut u8, header: Header) {
     }
 }
 
+// The four handler functions are `unsafe extern "C"` because NumPy calls them through C
+// function pointers with raw pointers whose validity only NumPy vouches for (data this
+// handler allocated, freed once); that contract cannot be stated in safe Rust.
+
+/// NumPy's `malloc` for this handler.
+///
+/// # Safety
+///
+/// Called by NumPy only; no pointer argument is read.
 unsafe extern "C" fn handler_malloc(_ctx: *mut c_void, size: usize) -> *mut c_void {
     allocate(size, false)
 }
 
+/// NumPy's `calloc` for this handler: zeroed memory.
+///
+/// # Safety
+///
+/// Called by NumPy only; no pointer argument is read.
 unsafe extern "C" fn handler_calloc(_ctx: *mut c_void, count: usize, size: usize) -> *mut c_void {
     match count.checked_mul(size) {
         Some(bytes) => allocate(bytes, true),
@@ -279,6 +295,11 @@ unsafe extern "C" fn handler_calloc(_ctx: *mut c_void, count: usize, size: usize
     }
 }
 
+/// NumPy's `realloc` for this handler.
+///
+/// # Safety
+///
+/// `data` must be null or data this handler allocated and not yet freed.
 unsafe extern "C" fn handler_realloc(
     _ctx: *mut c_void,
     data: *mut c_void,
@@ -307,6 +328,11 @@ unsafe extern "C" fn handler_realloc(
     moved
 }
 
+/// NumPy's `free` for this handler.
+///
+/// # Safety
+///
+/// `data` must be null or data this handler allocated, freed only this once.
 unsafe extern "C" fn handler_free(_ctx: *mut c_void, data: *mut c_void, _size: usize) {
     if data.is_null() {
         return;
@@ -316,7 +342,8 @@ unsafe extern "C" fn handler_free(_ctx: *mut c_void, data: *mut c_void, _size: u
     give_back(block_of(data), header);
 }
 
-/// NumPy's `PyDataMemAllocator` (`numpy/ndarraytypes.h`).
+/// NumPy's `PyDataMemAllocator` (`numpy/ndarraytypes.h`). Its fields are `unsafe` function
+/// pointers because that is the C type NumPy calls through (see the functions above).
 #[repr(C)]
 struct PyDataMemAllocator {
     ctx: *mut c_void,
@@ -360,6 +387,7 @@ static HANDLER: PyDataMemHandler = PyDataMemHandler {
 };
 
 /// `PyDataMem_SetHandler`: makes a handler capsule current, returns the previous one.
+/// `unsafe` because it is a C function of NumPy's, called with a raw object pointer.
 type SetHandler = unsafe extern "C" fn(*mut ffi::PyObject) -> *mut ffi::PyObject;
 
 /// NumPy's `PyDataMem_SetHandler` and the capsule of [`HANDLER`], made once and kept for the
