@@ -10,6 +10,7 @@ use crate::error::GradientError;
 use crate::memory;
 use crate::request::{self, Coordinates, Request, Spacing, StencilOptions, UniformSpacing};
 use crate::stencil::EdgeOrder;
+use crate::tails;
 use crate::threads;
 use half::f16;
 use num_complex::{Complex32, Complex64};
@@ -277,6 +278,28 @@ fn gradient_into<'py>(
     dispatch!(f, compute, run(f, o, r, edge_order, workers))
 }
 
+/// Registers NumPy's remainder-loop rule for compute type `code` ('d', 'f', 'D' or 'F'):
+/// `counts[n]`, the trailing elements of an `n`-element add NumPy computes in its scalar
+/// loop, repeating with `period`. False (and no rule) if the counts do not repeat.
+#[pyfunction]
+fn register_numpy_tails(code: &str, counts: Vec<usize>, period: usize) -> PyResult<bool> {
+    let key = match code {
+        "d" => 0,
+        "f" => 1,
+        "D" => 2,
+        "F" => 3,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "no remainder rule for {code:?}"
+            )))
+        }
+    };
+    let rule = tails::TailRule::new(counts, period);
+    let registered = rule.is_some();
+    tails::register(key, rule);
+    Ok(registered)
+}
+
 /// The default number of worker threads (`NDGRADIENT_NUM_THREADS`, else the CPU count).
 #[pyfunction]
 fn default_workers() -> usize {
@@ -338,6 +361,7 @@ fn pool_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(gradient_into, m)?)?;
+    m.add_function(wrap_pyfunction!(register_numpy_tails, m)?)?;
     m.add_function(wrap_pyfunction!(default_workers, m)?)?;
     m.add_function(wrap_pyfunction!(available_cpus, m)?)?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;

@@ -37,7 +37,8 @@ pub trait Dtypes: 'static {
 
     /// [`quotient`](Dtypes::quotient) for a divisor whose [`exact_reciprocal`] is
     /// `reciprocal`, as a multiplication: the same bits where the compute type is real (see
-    /// [`Field::DIVIDES_AS_RECIPROCAL_MULTIPLIES`]), several times faster than a division.
+    /// [`Field::DIVIDES_AS_RECIPROCAL_MULTIPLIES`]), several times faster than a division. The
+    /// reciprocal is a number, so the product needs no NaN rule.
     ///
     /// [`exact_reciprocal`]: crate::element::exact_reciprocal
     #[inline(always)]
@@ -48,7 +49,7 @@ pub trait Dtypes: 'static {
     ) -> Self::Data {
         let hi: Self::Data = hi.cast();
         let difference: Self::Compute = hi.sub(lo.cast()).cast();
-        difference.mul_real(reciprocal).cast()
+        difference.scale_by_number(reciprocal).cast()
     }
 }
 

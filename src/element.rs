@@ -46,6 +46,85 @@ pub trait Real:
     }
     /// A view of this type as a [`RealView`].
     fn view(x: ArrayView1<'_, Self>) -> RealView<'_>;
+    /// Whether this is a NaN.
+    fn is_nan(self) -> bool;
+    /// This NaN with its quiet bit set, as an arithmetic operation returns it (sign and
+    /// payload kept).
+    fn quieted(self) -> Self;
+    /// Whose NaN NumPy's `+` and `*` on this type return when both operands are NaN, in its
+    /// array loops and in its scalar math (see [`NanOrder`]).
+    fn nan_order(loops: Loops) -> NanOrder;
+    /// The same for NumPy's `+` on complex numbers of this type: the left operand's in its
+    /// loops, and in its scalar math the left one's for `complex128` but the right one's for
+    /// `complex64`.
+    fn complex_nan_order(loops: Loops) -> NanOrder {
+        match loops {
+            Loops::Arrays => NanOrder::Left,
+            Loops::Scalars => Self::COMPLEX_SCALAR_NAN_ORDER,
+        }
+    }
+    /// [`complex_nan_order`](Real::complex_nan_order) in NumPy's scalar math.
+    const COMPLEX_SCALAR_NAN_ORDER: NanOrder = NanOrder::Left;
+    /// This type's slot among NumPy's registered remainder-loop rules (`crate::tails`):
+    /// None for `f16`, whose loops have no vector part.
+    const TAILS: Option<usize>;
+}
+
+/// Where NumPy performs an operation; its NaN rule can differ between the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loops {
+    /// Its ufunc loops over arrays.
+    Arrays,
+    /// Its scalar math, on NumPy scalars: the edge points of a 1-D array, where each
+    /// `f[0]` NumPy reads is a scalar.
+    Scalars,
+}
+
+/// Which operand's NaN a commutative operation returns when both operands are NaN.
+///
+/// x86 returns the first source operand's NaN, quieted; which operand is first is the
+/// compiler's choice for a commutative operation, so it is fixed by how a loop was compiled.
+/// These are the orders of NumPy 2's x86-64 builds, as `tests/test_nan_propagation.py`
+/// checks them: its SIMD loops for `float32`/`float64` return the left operand's NaN (`a` of
+/// `a * f` or of `t0 + t1`), its scalar math and its `float16` loops (C, computed in
+/// `float`) the right operand's. Its scalar remainder loops (the last elements of a
+/// contiguous add after its whole vectors) return the right operand's too: `crate::tails`
+/// follows them, with a rule measured from the running NumPy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NanOrder {
+    /// The left operand's, as written in NumPy's expression.
+    Left,
+    /// The right operand's.
+    Right,
+}
+
+/// `result`, the value of `left op right` for a commutative `op`, unless an operand is a
+/// NaN: then the NaN `order` picks, quieted. The one place NaN propagation is decided: as a
+/// select (no branch), so that no kernel's result depends on how the compiler ordered its
+/// operands. Only the preferred operand needs a test: if it is not a NaN, the other operand
+/// is the only NaN the operation can return, quieted.
+#[inline(always)]
+pub fn propagate_nan<R: Real>(order: NanOrder, left: R, right: R, result: R) -> R {
+    let preferred = match order {
+        NanOrder::Left => left,
+        NanOrder::Right => right,
+    };
+    if preferred.is_nan() {
+        preferred.quieted()
+    } else {
+        result
+    }
+}
+
+/// `result`, the value of the fused `a * b ± c`, unless an operand is NaN: then the first NaN
+/// of `a`, `b`, `c` (unnegated), quieted, as x86's FMA instructions in the operand order of
+/// NumPy's complex multiply return it.
+#[inline(always)]
+fn propagate_nan_fused<R: Real>(a: R, b: R, c: R, result: R) -> R {
+    // `c` is tested too: the result of `a * b - c` would carry its NaN negated.
+    let rest = propagate_nan(NanOrder::Left, c, result, result);
+    let rest = propagate_nan(NanOrder::Left, b, rest, rest);
+    propagate_nan(NanOrder::Left, a, rest, rest)
 }
 
 /// A 1-D view of one of the real types, the type known at run time: a coordinate array in
@@ -86,6 +165,19 @@ impl Real for f64 {
     fn mul_add(self, a: Self, b: Self) -> Self {
         f64::mul_add(self, a, b)
     }
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
+    }
+    fn quieted(self) -> Self {
+        f64::from_bits(self.to_bits() | 1 << 51)
+    }
+    const TAILS: Option<usize> = Some(0);
+    fn nan_order(loops: Loops) -> NanOrder {
+        match loops {
+            Loops::Arrays => NanOrder::Left,
+            Loops::Scalars => NanOrder::Right,
+        }
+    }
 }
 
 impl Real for f32 {
@@ -100,6 +192,17 @@ impl Real for f32 {
     }
     fn mul_add(self, a: Self, b: Self) -> Self {
         f32::mul_add(self, a, b)
+    }
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+    fn quieted(self) -> Self {
+        f32::from_bits(self.to_bits() | 1 << 22)
+    }
+    const TAILS: Option<usize> = Some(1);
+    const COMPLEX_SCALAR_NAN_ORDER: NanOrder = NanOrder::Right;
+    fn nan_order(loops: Loops) -> NanOrder {
+        f64::nan_order(loops)
     }
 }
 
@@ -117,6 +220,16 @@ impl Real for f16 {
         // The exact product of two f16 values fits in f64, so one f64 fma rounds once to f64
         // and the final rounding to f16 is innocuous (53 >= 2 * 11 + 2).
         f64_to_f16(self.to_f64().mul_add(a.to_f64(), b.to_f64()))
+    }
+    fn is_nan(self) -> bool {
+        f16::is_nan(self)
+    }
+    fn quieted(self) -> Self {
+        f16::from_bits(self.to_bits() | 1 << 9)
+    }
+    const TAILS: Option<usize> = None;
+    fn nan_order(_: Loops) -> NanOrder {
+        NanOrder::Right
     }
 }
 
@@ -155,23 +268,32 @@ pub fn f64_to_f16(value: f64) -> f16 {
 pub trait Field: Copy + Send + Sync + 'static {
     /// The real type of spacings and coefficients.
     type Real: Real;
-    /// `self - rhs`, NumPy's `subtract`.
+    /// `self - rhs`, NumPy's `subtract`. A NaN `self` wins over a NaN `rhs`: x86's rule,
+    /// which a compiler cannot reorder for a subtraction (nor for a division).
     fn sub(self, rhs: Self) -> Self;
-    /// `self + rhs`, NumPy's `add`.
-    fn add(self, rhs: Self) -> Self;
+    /// `self + rhs`, NumPy's `add` in `loops`, with its NaN rule.
+    fn add(self, rhs: Self, loops: Loops) -> Self;
+    /// `self + rhs` with the NaN of the operand `order` picks.
+    fn add_ordered(self, rhs: Self, order: NanOrder) -> Self;
     /// `self / divisor`, NumPy's `divide` with the real divisor promoted to `Self`.
     fn div_real(self, divisor: Self::Real) -> Self;
-    /// `coefficient * self`, NumPy's `multiply` with the real coefficient promoted to `Self`
-    /// and written first, as in NumPy's `a * f[...]`.
-    fn mul_real(self, coefficient: Self::Real) -> Self;
+    /// `coefficient * self`, NumPy's `multiply` in `loops` with the real coefficient promoted
+    /// to `Self` and written first, as in NumPy's `a * f[...]`.
+    fn mul_real(self, coefficient: Self::Real, loops: Loops) -> Self;
     /// `coefficient` times each part: the plain scaling ndgradient's own stencils use (unlike
     /// NumPy's promoted complex multiply, it makes no NaN from `0 * inf` in the other part).
+    /// A NaN coefficient wins over a NaN part.
     fn scale(self, coefficient: Self::Real) -> Self;
+    /// [`scale`](Field::scale) by a coefficient that is not NaN, so that at most one operand
+    /// of each product is, and no NaN rule is needed.
+    fn scale_by_number(self, coefficient: Self::Real) -> Self;
     /// Whether [`div_real`](Field::div_real) by a divisor with an [`exact_reciprocal`] gives
-    /// the bits of [`mul_real`](Field::mul_real) by that reciprocal: true for real types (both
-    /// are the correctly rounded value of the same number), false for complex ones (NumPy's
-    /// division makes a NaN from `inf * 0` in the other part, its multiply differs too).
+    /// the bits of [`scale_by_number`](Field::scale_by_number) by that reciprocal: true for
+    /// real types (both are the correctly rounded value of the same number), false for
+    /// complex ones (NumPy's division makes a NaN from `inf * 0` in the other part).
     const DIVIDES_AS_RECIPROCAL_MULTIPLIES: bool;
+    /// This type's slot among NumPy's registered remainder-loop rules (`crate::tails`).
+    const TAILS: Option<usize>;
 }
 
 /// `1 / divisor` when it is exact: the divisor a normal power of two whose reciprocal `R`
@@ -194,19 +316,26 @@ impl<R: Real> Field for R {
     fn sub(self, rhs: Self) -> Self {
         self - rhs
     }
-    fn add(self, rhs: Self) -> Self {
-        self + rhs
+    fn add(self, rhs: Self, loops: Loops) -> Self {
+        self.add_ordered(rhs, R::nan_order(loops))
+    }
+    fn add_ordered(self, rhs: Self, order: NanOrder) -> Self {
+        propagate_nan(order, self, rhs, self + rhs)
     }
     fn div_real(self, divisor: R) -> Self {
         self / divisor
     }
-    fn mul_real(self, coefficient: R) -> Self {
-        coefficient * self
+    fn mul_real(self, coefficient: R, loops: Loops) -> Self {
+        propagate_nan(R::nan_order(loops), coefficient, self, coefficient * self)
     }
     fn scale(self, coefficient: R) -> Self {
+        propagate_nan(NanOrder::Left, coefficient, self, coefficient * self)
+    }
+    fn scale_by_number(self, coefficient: R) -> Self {
         coefficient * self
     }
     const DIVIDES_AS_RECIPROCAL_MULTIPLIES: bool = true;
+    const TAILS: Option<usize> = R::TAILS;
 }
 
 impl<R: Real> Field for Complex<R> {
@@ -214,26 +343,44 @@ impl<R: Real> Field for Complex<R> {
     fn sub(self, rhs: Self) -> Self {
         Complex::new(self.re - rhs.re, self.im - rhs.im)
     }
-    fn add(self, rhs: Self) -> Self {
-        Complex::new(self.re + rhs.re, self.im + rhs.im)
+    fn add(self, rhs: Self, loops: Loops) -> Self {
+        self.add_ordered(rhs, R::complex_nan_order(loops))
+    }
+    fn add_ordered(self, rhs: Self, order: NanOrder) -> Self {
+        let part = |a: R, b: R| propagate_nan(order, a, b, a + b);
+        Complex::new(part(self.re, rhs.re), part(self.im, rhs.im))
     }
     fn div_real(self, divisor: R) -> Self {
         complex_divide(self, Complex::new(divisor, R::from_f64(0.0)))
     }
-    fn mul_real(self, coefficient: R) -> Self {
+    fn mul_real(self, coefficient: R, _: Loops) -> Self {
+        // NumPy's scalar math multiplies unfused, which for a real coefficient (a zero
+        // imaginary part) gives the fused result's bits, NaNs included.
         complex_multiply(Complex::new(coefficient, R::from_f64(0.0)), self)
     }
     fn scale(self, coefficient: R) -> Self {
+        let part = |v: R| propagate_nan(NanOrder::Left, coefficient, v, coefficient * v);
+        Complex::new(part(self.re), part(self.im))
+    }
+    fn scale_by_number(self, coefficient: R) -> Self {
         Complex::new(coefficient * self.re, coefficient * self.im)
     }
     const DIVIDES_AS_RECIPROCAL_MULTIPLIES: bool = false;
+    const TAILS: Option<usize> = match R::TAILS {
+        Some(k) => Some(k + 2),
+        None => None,
+    };
 }
 
-/// NumPy's complex division (Smith's algorithm, scaled by the larger part of the divisor).
+/// NumPy's complex division (Smith's algorithm, scaled by the larger part of the divisor),
+/// with the NaN order of NumPy's compiled loop: its `in1r + in1i*rat` returns the product's
+/// NaN.
 fn complex_divide<R: Real>(x: Complex<R>, y: Complex<R>) -> Complex<R> {
     let zero = R::from_f64(0.0);
     let one = R::from_f64(1.0);
     let abs = |v: R| R::from_f64(v.to_f64().abs());
+    let add = |a: R, b: R, order| propagate_nan(order, a, b, a + b);
+    let mul = |a: R, b: R| propagate_nan(NanOrder::Left, a, b, a * b);
     let (yr_abs, yi_abs) = (abs(y.re), abs(y.im));
     if yr_abs.to_f64() >= yi_abs.to_f64() {
         if yr_abs == zero && yi_abs == zero {
@@ -241,36 +388,32 @@ fn complex_divide<R: Real>(x: Complex<R>, y: Complex<R>) -> Complex<R> {
             Complex::new(x.re / yr_abs, x.im / yr_abs)
         } else {
             let ratio = y.im / y.re;
-            let scale = one / (y.re + y.im * ratio);
-            Complex::new((x.re + x.im * ratio) * scale, (x.im - x.re * ratio) * scale)
+            let scale = one / add(y.re, mul(y.im, ratio), NanOrder::Right);
+            Complex::new(
+                mul(add(x.re, mul(x.im, ratio), NanOrder::Right), scale),
+                mul(x.im - mul(x.re, ratio), scale),
+            )
         }
     } else {
         let ratio = y.re / y.im;
-        let scale = one / (y.im + y.re * ratio);
-        Complex::new((x.re * ratio + x.im) * scale, (x.im * ratio - x.re) * scale)
+        let scale = one / add(y.im, mul(y.re, ratio), NanOrder::Right);
+        Complex::new(
+            mul(add(mul(x.re, ratio), x.im, NanOrder::Left), scale),
+            mul(mul(x.im, ratio) - x.re, scale),
+        )
     }
 }
 
 /// NumPy's vectorised complex multiply: `fmaddsub(a.re, b, a.im * swap(b))`, i.e. each part
-/// is one fused multiply-add (NumPy takes this path on every CPU with FMA).
+/// is one fused multiply-add (NumPy takes this path on every CPU with FMA), whose NaN is the
+/// first of its operands'.
 fn complex_multiply<R: Real>(a: Complex<R>, b: Complex<R>) -> Complex<R> {
-    let im_im = a.im * b.im;
-    let im_re = a.im * b.re;
+    let mul = |x: R, y: R| propagate_nan(NanOrder::Left, x, y, x * y);
+    let (im_im, im_re) = (mul(a.im, b.im), mul(a.im, b.re));
     Complex::new(
-        fused_multiply_subtract(a.re, b.re, im_im),
-        a.re.mul_add(b.im, im_re),
+        propagate_nan_fused(a.re, b.re, im_im, a.re.mul_add(b.re, -im_im)),
+        propagate_nan_fused(a.re, b.im, im_re, a.re.mul_add(b.im, im_re)),
     )
-}
-
-/// `a * b - c` rounded once. x86's `vfmsub` propagates a NaN `c` unchanged (it does not flip
-/// its sign, as `a.mul_add(b, -c)` would), so that case is handled explicitly.
-fn fused_multiply_subtract<R: Real>(a: R, b: R, c: R) -> R {
-    let result = a.mul_add(b, -c);
-    if c.to_f64().is_nan() && !a.to_f64().is_nan() && !b.to_f64().is_nan() {
-        c
-    } else {
-        result
-    }
 }
 
 /// A lossless widening or a rounding narrowing between two element types, as NumPy casts.
@@ -351,7 +494,7 @@ mod tests {
                 };
                 checked += 1;
                 for x in values().into_iter().map(R::from_f64) {
-                    let (quotient, product) = (x.div_real(divisor), x.mul_real(reciprocal));
+                    let (quotient, product) = (x.div_real(divisor), x.scale_by_number(reciprocal));
                     assert_eq!(quotient.to_f64().to_bits(), product.to_f64().to_bits());
                 }
             }
@@ -403,7 +546,7 @@ mod tests {
     #[test]
     fn complex_multiply_rounds_once() {
         // The imaginary part underflows: unfused it would be -0 + 0 = +0, fused it is -0.
-        let p = Complex::new(1e46_f64, -1e-139).mul_real(1e-256);
+        let p = Complex::new(1e46_f64, -1e-139).mul_real(1e-256, Loops::Arrays);
         assert_eq!(p.re, 1e-256 * 1e46);
         assert!(p.im == 0.0 && p.im.is_sign_negative());
     }

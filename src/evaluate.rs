@@ -8,7 +8,7 @@
 //! operations in the same order, so the result does not depend on how the work was cut.
 
 use crate::dtypes::{Dtypes, Weight};
-use crate::element::{exact_reciprocal, Cast, Field, Real, RealView};
+use crate::element::{exact_reciprocal, Cast, Field, Loops, Real, RealView};
 use crate::stencil::{interior_weights, Formula, Stencil, Term, Weights, MAX_TAPS};
 use ndarray::{
     ArrayView, ArrayView1, ArrayViewMut, ArrayViewMut1, Axis, Dimension, Ix1, Slice, Zip,
@@ -81,31 +81,51 @@ fn apply<N: Dtypes, D: Dimension>(
         }
         Formula::Sum { term, weights } => match term {
             Term::Promoted => sum::<N, D, Promote>(out, source, weights, first, axis),
+            Term::PromotedScalar => sum::<N, D, PromoteScalar>(out, source, weights, first, axis),
             Term::Scaled => sum::<N, D, Scale>(out, source, weights, first, axis),
         },
     }
 }
 
-/// One [`Term`]'s multiplication, as a type, so that the loops below are compiled once per
-/// term with nothing to decide per element.
+/// One [`Term`]'s multiplication and sum, as a type, so that the loops below are compiled
+/// once per term with nothing to decide per element.
 pub(crate) trait Multiply {
+    /// Where NumPy computes the sum of the terms.
+    const LOOPS: Loops;
     /// `weight * value`.
     fn apply<F: Field>(value: F, weight: F::Real) -> F;
+    /// `sum + term`.
+    #[inline(always)]
+    fn add<F: Field>(sum: F, term: F) -> F {
+        sum.add(term, Self::LOOPS)
+    }
 }
 
 /// [`Term::Promoted`].
 pub(crate) struct Promote;
+/// [`Term::PromotedScalar`].
+pub(crate) struct PromoteScalar;
 /// [`Term::Scaled`].
 pub(crate) struct Scale;
 
 impl Multiply for Promote {
+    const LOOPS: Loops = Loops::Arrays;
     #[inline(always)]
     fn apply<F: Field>(value: F, weight: F::Real) -> F {
-        value.mul_real(weight)
+        value.mul_real(weight, Loops::Arrays)
+    }
+}
+
+impl Multiply for PromoteScalar {
+    const LOOPS: Loops = Loops::Scalars;
+    #[inline(always)]
+    fn apply<F: Field>(value: F, weight: F::Real) -> F {
+        value.mul_real(weight, Loops::Scalars)
     }
 }
 
 impl Multiply for Scale {
+    const LOOPS: Loops = Loops::Arrays;
     #[inline(always)]
     fn apply<F: Field>(value: F, weight: F::Real) -> F {
         value.scale(weight)
@@ -154,7 +174,7 @@ fn same<N: Dtypes, D: Dimension, M: Multiply>(
             .and(&source(1))
             .and(&source(2))
             .for_each(|o, &a, &b, &c| {
-                *o = term(a, w0).add(term(b, w1)).add(term(c, w2)).cast();
+                *o = M::add(M::add(term(a, w0), term(b, w1)), term(c, w2)).cast();
             });
         return;
     }
@@ -170,7 +190,7 @@ fn same<N: Dtypes, D: Dimension, M: Multiply>(
             sums.extend(slices[0][start..end].iter().map(|&v| term(v, w[0])));
             for (tap, &wk) in slices.iter().zip(w).skip(1) {
                 for (s, &v) in sums.iter_mut().zip(&tap[start..end]) {
-                    *s = s.add(term(v, wk));
+                    *s = M::add(*s, term(v, wk));
                 }
             }
             for (o, s) in outputs[start..end].iter_mut().zip(&sums) {
@@ -190,7 +210,7 @@ fn same<N: Dtypes, D: Dimension, M: Multiply>(
         }
         for (tap, &wk) in values.iter_mut().zip(w).skip(1) {
             for (s, &v) in sums.iter_mut().zip(tap.by_ref()) {
-                *s = s.add(term(v, wk));
+                *s = M::add(*s, term(v, wk));
             }
         }
         // The block first: zip must not pull an output it has no sum for.
@@ -235,7 +255,7 @@ fn lane<N: Dtypes, M: Multiply>(
         for (k, tap) in taps.iter().enumerate().skip(1) {
             let wk = weight(k);
             for (j, s) in sums.iter_mut().enumerate() {
-                *s = s.add(term(tap[start + j], wk[j]));
+                *s = M::add(*s, term(tap[start + j], wk[j]));
             }
         }
         for (j, s) in sums.iter().enumerate() {
@@ -263,21 +283,19 @@ fn non_uniform<N: Dtypes, M: Multiply, X: Real>(
     let x = &x[first - 1..first + n + 1];
     for j in 0..n {
         let [a, b, c] = interior_weights(x[j + 1] - x[j], x[j + 2] - x[j + 1]);
-        out[j] = term(f0[j], a)
-            .add(term(f1[j], b))
-            .add(term(f2[j], c))
-            .cast();
+        out[j] = M::add(M::add(term(f0[j], a), term(f1[j], b)), term(f2[j], c)).cast();
     }
     true
 }
 
-/// [`Term::apply`]'s two multiplications, shared with the types above.
+/// [`Term::apply`]'s multiplications, shared with the types above.
 impl Term {
     /// `weight * value` by this term's multiplication.
     #[inline(always)]
     pub fn apply<F: Field>(self, value: F, weight: F::Real) -> F {
         match self {
             Term::Promoted => Promote::apply(value, weight),
+            Term::PromotedScalar => PromoteScalar::apply(value, weight),
             Term::Scaled => Scale::apply(value, weight),
         }
     }

@@ -12,6 +12,7 @@
 //! * [`threads`]: where work runs, decided once per call; [`request`]: the entry point
 //!   (requests to stencils, parts with a checkpoint between them); [`error`]: every refusal;
 //! * [`reference`](mod@reference): the per-element form the walk is tested against;
+//! * [`tails`]: NumPy's remainder loops, where its NaN rule changes;
 //! * [`pool`]: the bookkeeping of the output pool (idle blocks by length, within a cap).
 //!
 //! Behind the `python` feature, the thin PyO3 binding that Python sees as `ndgradient._core`
@@ -29,6 +30,7 @@ pub mod pool;
 pub mod reference;
 pub mod request;
 pub mod stencil;
+pub mod tails;
 pub mod threads;
 pub mod walk;
 

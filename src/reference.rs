@@ -41,8 +41,11 @@ pub fn gradient_axis<N: Dtypes>(
                     Weights::Same(same) => w[..taps].copy_from_slice(same),
                     other => other.fill(i, 1, &mut w[..taps]),
                 }
-                let term = |k: usize| term.apply(N::load(value(k)), w[k]);
-                (1..taps).fold(term(0), |sum, k| sum.add(term(k))).cast()
+                let piece_term = *term;
+                let term = |k: usize| piece_term.apply(N::load(value(k)), w[k]);
+                (1..taps)
+                    .fold(term(0), |sum, k| sum.add(term(k), piece_term.loops()))
+                    .cast()
             }
         };
     }

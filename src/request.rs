@@ -9,6 +9,7 @@ use crate::dtypes::{Dtypes, Weight};
 use crate::element::{Real, RealView};
 use crate::error::GradientError;
 use crate::stencil::{EdgeOrder, Edges, Stencil, Steps};
+use crate::tails;
 use crate::threads::{self, Execution};
 use crate::walk::{self, Output};
 use ndarray::{ArrayView1, ArrayViewD, ArrayViewMutD};
@@ -155,13 +156,22 @@ pub fn gradient<N: Dtypes>(
         specs.push((request.axis, length, request.spacing, request.options));
         outs.push(request.out);
     }
+    let one_dimensional = f.ndim() == 1;
     let stencils = threads::run(workers, elements, |execution| {
         specs
             .iter()
             .map(|&(_, length, spacing, options)| {
-                stencil::<Weight<N>>(spacing, options, length, edge_order, execution)
+                let stencil =
+                    stencil::<Weight<N>>(spacing, options, length, edge_order, execution)?;
+                // NumPy reads a 1-D array's edge points as scalars, and does their arithmetic
+                // in its scalar math, whose NaN rule differs from its loops'.
+                Ok(if one_dimensional && options.is_numpys() {
+                    stencil.with_scalar_edges()
+                } else {
+                    stencil
+                })
             })
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<_>, GradientError>>()
     })??;
     for part in parts(walk::outermost_length(&f), elements) {
         let outputs = outs
@@ -180,6 +190,9 @@ pub fn gradient<N: Dtypes>(
         if !checkpoint() {
             return Err(GradientError::Interrupted);
         }
+    }
+    for ((out, &(axis, ..)), stencil) in outs.iter_mut().zip(&specs).zip(&stencils) {
+        tails::fix_numpy_tails::<N>(&f, out, axis, stencil);
     }
     Ok(())
 }

@@ -13,7 +13,7 @@
 //! the type of the scalar spacing) and only then promotes it to the compute type. The
 //! constructors do the same: the arithmetic runs in `X`, the result is converted to `R`.
 
-use crate::element::{Real, RealView};
+use crate::element::{Loops, Real, RealView};
 use crate::error::GradientError;
 use crate::threads::Execution;
 use ndarray::ArrayView1;
@@ -58,8 +58,21 @@ pub enum Term {
     /// NumPy's `a * f[...]`: the weight promoted to the compute type first (for complex
     /// data, NumPy's complex multiply with a zero imaginary part).
     Promoted,
+    /// [`Term::Promoted`] in NumPy's scalar math, with its NaN rule for the products and the
+    /// sum: the second-order edge points of a 1-D array, where each `f[0]` is a NumPy scalar.
+    PromotedScalar,
     /// Each part of the value times the weight (ndgradient's extended stencils).
     Scaled,
+}
+
+impl Term {
+    /// Where NumPy computes this term's products and the sum of the terms.
+    pub fn loops(self) -> Loops {
+        match self {
+            Term::Promoted | Term::Scaled => Loops::Arrays,
+            Term::PromotedScalar => Loops::Scalars,
+        }
+    }
 }
 
 /// The formula of a piece's points.
@@ -193,6 +206,22 @@ impl<'x, R: Real> Stencil<'x, R> {
     /// The pieces, in the order of their points.
     pub fn pieces(&self) -> &[Piece<'x, R>] {
         &self.pieces
+    }
+
+    /// This stencil with NumPy's products and sums at its edge points computed as NumPy's
+    /// scalar math does them ([`Term::PromotedScalar`]): for a 1-D array, whose edge values
+    /// NumPy computes from the NumPy scalars `f[0]`, `f[1]`, ...
+    pub fn with_scalar_edges(mut self) -> Self {
+        let last = self.pieces.len().saturating_sub(1);
+        for (k, piece) in self.pieces.iter_mut().enumerate() {
+            let is_edge = piece.points.len() == 1 && (k == 0 || k == last);
+            if let (true, Formula::Sum { term, .. }) = (is_edge, &mut piece.formula) {
+                if *term == Term::Promoted {
+                    *term = Term::PromotedScalar;
+                }
+            }
+        }
+        self
     }
 
     /// The piece that holds point `i`.

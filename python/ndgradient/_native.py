@@ -7,9 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _core
-from ._rules import AxisPlan, core_dtype
+from ._rules import AxisPlan, core_dtype, register_numpy_tails
 
 __all__ = ["fill"]
+
+register_numpy_tails()
 
 
 def fill(

@@ -47,6 +47,7 @@ __all__ = [
     "overrides_gradient",
     "python_number_request",
     "read_spacings",
+    "register_numpy_tails",
     "resolve_workers",
     "result_dtype",
     "returned_out",
@@ -579,3 +580,39 @@ def returned_out(out: Any, targets: list[Any]) -> Any:
     if isinstance(out, np.ndarray):
         return out
     return targets[0] if len(targets) == 1 else tuple(targets)  # () for no axes
+
+
+# ------------------------------------------------------------------------------------------
+# NumPy's NaN rule in its remainder loops
+# ------------------------------------------------------------------------------------------
+
+_TAIL_PERIODS = (1, 2, 4, 8, 16)
+_TAIL_LENGTHS = 3 * max(_TAIL_PERIODS) + 1  # a first period may differ (short arrays)
+
+
+def _right_operand_suffix(code: str, n: int) -> int | None:
+    """How many trailing elements of NumPy's add of two ``n``-element arrays of NaNs return
+    the right operand's NaN (None if those elements are not a suffix)."""
+    left = np.full(n, np.nan, code)
+    right = np.full(n, -np.nan, code)
+    if left.dtype.kind == "c":
+        left.imag, right.imag = np.nan, -np.nan
+    with np.errstate(all="ignore"):
+        total = np.add(left, right)
+    signs = np.signbit(total.real if total.dtype.kind == "c" else total)
+    count = int(signs.sum())
+    return count if count == 0 or bool(signs[n - count :].all()) else None
+
+
+def register_numpy_tails() -> None:
+    """Measures, on the running NumPy and CPU, which trailing elements of a contiguous add
+    NumPy computes in its scalar loop (where a NaN from each operand gives the right one's),
+    and registers the rule with the core, which follows it for NumPy's weighted sums."""
+    for code in "dfDF":
+        counts = [_right_operand_suffix(code, n) for n in range(_TAIL_LENGTHS)]
+        if any(c is None for c in counts):
+            continue  # not a remainder loop this NumPy has: the core keeps the left operand
+        measured = [int(c) for c in counts if c is not None]
+        for period in _TAIL_PERIODS:
+            if _core.register_numpy_tails(code, measured, period):
+                break
