@@ -366,27 +366,38 @@ def _fill_files(
     result: np.dtype[Any],
     progress: Progress,
 ) -> None:
-    """Every window: the input's layers and faces and each output's layers mapped, filled,
-    written back and unmapped."""
-    shape, order, ax = header.shape, header.fortran_order, windows.axis
-    layer_bytes = header.dtype.itemsize * math.prod(shape) // shape[ax]
+    """Every window of the input into the outputs, in order."""
+    layer_bytes = header.dtype.itemsize * math.prod(header.shape) // header.shape[windows.axis]
     for done, (start, stop) in enumerate(windows.bounds, 1):
-        lo, hi = windows.reads(start, stop)
-        slab = _mapped_layers(path, header.offset, header.dtype, shape, order, ax, lo, hi, "r")
-        outs = []
-        for output, extra in targets:
-            assert output.temporary is not None
-            where = output.offset + extra
-            outs.append(
-                _mapped_layers(
-                    output.temporary, where, result, shape, order, ax, start, stop, "r+"
-                )
-            )
-        windows.fill(slab.view(np.ndarray), lo, start, stop, [o.view(np.ndarray) for o in outs])
-        for out in outs:
-            out.flush()
-        del slab, outs  # unmapped: the next window maps its own
+        _fill_file_window(path, header, windows, targets, result, start, stop)
         progress.update(done, stop * layer_bytes)
+
+
+def _fill_file_window(
+    path: str,
+    header: NpyHeader,
+    windows: Windows,
+    targets: Sequence[tuple[_OutputFile, int]],
+    result: np.dtype[Any],
+    start: int,
+    stop: int,
+) -> None:
+    """One window: the input's layers with their faces and each output's layers mapped,
+    filled and written back. Every mapping is made here and dropped on return, so that no
+    two windows are mapped at once."""
+    shape, order, ax = header.shape, header.fortran_order, windows.axis
+    lo, hi = windows.reads(start, stop)
+    slab = _mapped_layers(path, header.offset, header.dtype, shape, order, ax, lo, hi, "r")
+    outs = []
+    for output, extra in targets:
+        assert output.temporary is not None
+        where = output.offset + extra
+        outs.append(
+            _mapped_layers(output.temporary, where, result, shape, order, ax, start, stop, "r+")
+        )
+    windows.fill(slab.view(np.ndarray), lo, start, stop, [out.view(np.ndarray) for out in outs])
+    for out in outs:
+        out.flush()
 
 
 def _sync(output: _OutputFile) -> None:
