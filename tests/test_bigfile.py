@@ -12,9 +12,11 @@ import errno
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -385,9 +387,16 @@ def test_compute_to_one_npy_and_a_stack(
         for a, want in enumerate(reference(data)):
             assert_identical(saved[f"axis{a}"], want)
     fortran = _saved(tmp_path / "F.npy", np.asfortranarray(data))
-    done = _run(["compute", str(fortran), "--stack", "-o", str(tmp_path / "t.npy")])
-    assert done.returncode == 2
-    assert "Fortran-ordered" in done.stderr
+    refusals = {
+        "Fortran-ordered": ["compute", str(fortran), "--stack", "-o", str(tmp_path / "t.npy")],
+        "--stack writes one .npy": ["compute", str(path), "--stack", "-o", f"{tmp_path}/d/"],
+        "need an .npz output, a directory": ["compute", str(path), "-o", str(tmp_path / "u.npy")],
+    }
+    for message, args in refusals.items():
+        done = _run(args)
+        assert done.returncode == 2
+        assert message in done.stderr, done.stderr
+    assert not {"t.npy", "d", "u.npy"} & set(_files(tmp_path))
 
 
 def test_data_only_numpy_computes_is_computed_in_memory(
@@ -456,6 +465,34 @@ def test_a_failure_mid_way_leaves_no_file_under_a_final_name(
             main(args)
     assert _files(out) == ["axis1.npy"]
     assert (out / "axis1.npy").read_bytes() == b"an earlier result"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_sigterm_mid_way_removes_the_temporaries(tmp_path: Path) -> None:
+    """A command stopped by SIGTERM while it writes exits with status 143 and leaves no
+    file in the target directory."""
+    rows = np.zeros((20_000, 512), dtype=np.float32)  # windows of two rows: 10,000 of them
+    path = _saved(tmp_path / "f.npy", rows)
+    out = tmp_path / "grads"
+    out.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ndgradient", "compute", str(path), "-o", f"{out}/", "-q"],
+        env={**os.environ, "NDGRADIENT_WINDOW_BYTES": "1"},
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.iterdir()) and child.poll() is None:
+            assert time.monotonic() < deadline, "no temporary file appeared"
+            time.sleep(0.005)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        child.kill()
+        child.wait()
+        assert child.stderr is not None
+        child.stderr.close()
+    assert _files(out) == []
 
 
 def test_unwritable_targets_are_clear_errors(tmp_path: Path, capsys: Any) -> None:

@@ -134,8 +134,8 @@ def _temporaries(finals: Sequence[Path]) -> Iterator[list[_OutputFile]]:
     removed if it does not (an error, Ctrl-C, or SIGTERM, which exits through here too)."""
     outputs = [_OutputFile(final) for final in dict.fromkeys(finals)]
     made_directories = []
-    previous_sigterm = None
-    if threading.current_thread() is threading.main_thread():
+    on_sigterm = threading.current_thread() is threading.main_thread()
+    if on_sigterm:
         previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         for output in outputs:
@@ -144,7 +144,8 @@ def _temporaries(finals: Sequence[Path]) -> Iterator[list[_OutputFile]]:
                 if not directory.is_dir():
                     directory.mkdir(parents=True)
                     made_directories.append(directory)
-                output.temporary = _new_file(directory, f".{output.final.name}.", ".partial")
+                with _signals_held():  # made and recorded, or neither
+                    output.temporary = _new_file(directory, f".{output.final.name}.", ".partial")
             except OSError as err:
                 raise UsageError(f"cannot write to {str(directory)!r}: {_reason(err)}") from err
         yield outputs
@@ -162,8 +163,24 @@ def _temporaries(finals: Sequence[Path]) -> Iterator[list[_OutputFile]]:
         for directory in reversed(made_directories):
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only if still empty
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+        if on_sigterm:
+            # None: a handler not set from Python, which cannot be put back; the default.
+            signal.signal(signal.SIGTERM, previous_sigterm or signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done (where signals can be blocked), so
+    that no temporary file is made without being recorded for removal."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _new_file(directory: Path, prefix: str, suffix: str) -> Path:
@@ -323,7 +340,7 @@ def compute(args: Any, header: NpyHeader, spacings: list[Any]) -> bool:
     except (ValueError, TypeError, IndexError) as err:  # AxisError is a ValueError
         raise UsageError(f"cannot compute the gradient of {args.input!r}: {err}") from err
     finals = final_paths(args.output, output_kind(args.output), axes, args.stack)
-    stacked = len(finals) < len(axes) or args.stack
+    stacked = bool(args.stack)  # one .npy (the caller refuses --stack with other outputs)
     if stacked and header.fortran_order and ndim > 1:
         raise UsageError(
             "--stack writes the gradients stacked along a new first axis in C order; this "

@@ -156,8 +156,8 @@ def compute(args: argparse.Namespace) -> int:
         f = _load_array(args.input, args.key, "input")
     spacings = _spacing_arguments(args)
     kind = _bigfile.output_kind(args.output)
-    if kind == "npz" and args.stack:
-        raise _UsageError("--stack writes one .npy file, not an .npz")
+    if args.stack and kind != "npy":
+        raise _UsageError(f"--stack writes one .npy file, not {args.output!r}: give -o NAME.npy")
     if header is not None:
         if kind != "npz" and _bigfile.compute(args, header, spacings):
             return 0
