@@ -471,7 +471,7 @@ def test_a_failure_mid_way_leaves_no_file_under_a_final_name(
 def test_sigterm_mid_way_removes_the_temporaries(tmp_path: Path) -> None:
     """A command stopped by SIGTERM while it writes exits with status 143 and leaves no
     file in the target directory."""
-    rows = np.zeros((20_000, 512), dtype=np.float32)  # windows of two rows: 10,000 of them
+    rows = np.zeros((20_000, 64), dtype=np.float32)  # windows of two rows: 10,000 of them
     path = _saved(tmp_path / "f.npy", rows)
     out = tmp_path / "grads"
     out.mkdir()
@@ -492,6 +492,7 @@ def test_sigterm_mid_way_removes_the_temporaries(tmp_path: Path) -> None:
         child.wait()
         assert child.stderr is not None
         child.stderr.close()
+        path.unlink()
     assert _files(out) == []
 
 
