@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, _bench, _core
+from . import __version__, _bench, _bigfile, _core
+from ._bigfile import UsageError as _UsageError
 from ._patch import gradient
 from ._rules import numpy_gradient
 
@@ -122,10 +123,6 @@ def _load_array(path: str, key: str | None, what: str) -> np.ndarray:
             raise _UsageError(f"{what} {path!r}[{key!r}] cannot be read ({err})") from err
 
 
-class _UsageError(Exception):
-    """A problem with the command line or its files, reported as ``ndgradient: error: ...``."""
-
-
 def _spacing_arguments(args: argparse.Namespace) -> list[Any]:
     """``--spacing`` numbers, or ``--coords`` items (a file, or a number for uniform spacing)."""
     if args.spacing is not None and args.coords is not None:
@@ -148,12 +145,24 @@ def _spacing_arguments(args: argparse.Namespace) -> list[Any]:
 
 
 def compute(args: argparse.Namespace) -> int:
-    """``ndgradient compute``: gradient of an array file, written to an array file."""
-    f = _load_array(args.input, args.key, "input")
+    """``ndgradient compute``: gradient of an array file, written to array files.
+
+    An ``.npy`` input with ``.npy`` or directory output is computed window by window from
+    the file, whatever its size (``_bigfile``); ``.npz`` files, and data only NumPy's code
+    path computes, are computed in memory.
+    """
+    header = _bigfile.npy_header(args.input)
+    if header is None:
+        f = _load_array(args.input, args.key, "input")
     spacings = _spacing_arguments(args)
+    kind = _bigfile.output_kind(args.output)
+    if args.stack and kind != "npy":
+        raise _UsageError(f"--stack writes one .npy file, not {args.output!r}: give -o NAME.npy")
+    if header is not None:
+        if kind != "npz" and _bigfile.compute(args, header, spacings):
+            return 0
+        f = _load_array(args.input, args.key, "input")
     axis = None if args.axis is None else tuple(args.axis)
-    if args.output.endswith(".npy") is False and not args.output.endswith(".npz"):
-        raise _UsageError(f"output {args.output!r} must end in .npz (or .npy for one axis)")
     try:
         result = gradient(
             f, *spacings, axis=axis, edge_order=args.edge_order, workers=args.workers
@@ -162,12 +171,9 @@ def compute(args: argparse.Namespace) -> int:
         raise _UsageError(f"cannot compute the gradient of {args.input!r}: {err}") from err
     grads = list(result) if isinstance(result, tuple) else [result]
     axes = list(range(f.ndim)) if axis is None else [a % f.ndim for a in axis]
-    if args.output.endswith(".npy"):
-        if len(grads) != 1:
-            raise _UsageError(
-                f"{len(grads)} gradients (axes {axes}) need an .npz output, not .npy"
-            )
-        np.save(args.output, grads[0])
+    if kind != "npz":
+        finals = _bigfile.final_paths(args.output, kind, axes, args.stack)
+        _bigfile.save_arrays(grads, finals, args.stack, args.quiet)
     else:
         save = np.savez_compressed if args.compress else np.savez
         save(args.output, **{f"axis{a}": g for a, g in zip(axes, grads, strict=True)})
@@ -220,18 +226,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     compute_parser = commands.add_parser(
         "compute",
-        help="gradient of an array file (.npy/.npz), written to an .npz file",
+        help="gradient of an array file (.npy/.npz), written to .npy or .npz files",
         description="Compute the gradient of the array in INPUT (.npy, or .npz with --key) and "
-        "write one array per differentiated axis to OUTPUT.npz, named axis0, axis1, ... "
-        "(an .npy OUTPUT takes a single axis).",
-        epilog="examples: ndgradient compute field.npy -o grad.npz; "
+        "write one array per differentiated axis: to a directory OUTPUT/ as axis0.npy, "
+        "axis1.npy, ..., to OUTPUT.npz named axis0, axis1, ..., or to one OUTPUT.npy (a single "
+        "axis, or all of them with --stack). An .npy INPUT with .npy or directory output is "
+        "computed window by window from the file, so it may be larger than memory; a progress "
+        "bar shows on a terminal. Outputs are written under temporary names and renamed when "
+        "complete.",
+        epilog="examples: ndgradient compute big.npy -o grads/; "
+        "ndgradient compute field.npy -o grad.npz; "
         "ndgradient compute field.npy --coords lat.npy lon.npy -o grad.npz; "
         "ndgradient compute series.npy --spacing 0.1 --edge-order 2 -o d.npy",
     )
     compute_parser.add_argument("input", metavar="INPUT", help="a .npy or .npz file")
     compute_parser.add_argument("--key", help="the array to read from an .npz INPUT")
     compute_parser.add_argument(
-        "-o", "--output", required=True, metavar="OUTPUT", help="the .npz (or .npy) to write"
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUTPUT",
+        help="a directory (ending in /, or existing), an .npz, or an .npy to write",
     )
     compute_parser.add_argument(
         "--spacing",
@@ -255,7 +270,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     compute_parser.add_argument("--workers", type=int, help="threads to use (default: all)")
     compute_parser.add_argument("--compress", action="store_true", help="write a compressed .npz")
-    compute_parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    compute_parser.add_argument(
+        "--stack",
+        action="store_true",
+        help="write every axis to one .npy, stacked along a new first axis",
+    )
+    compute_parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing, and show no progress bar"
+    )
     commands.add_parser(
         "info",
         help="version, build, threads and NumPy in use",
@@ -290,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except _UsageError as err:
             print(f"ndgradient compute: error: {err}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print("ndgradient compute: interrupted; no output written", file=sys.stderr)
+            return 130
     if args.size < 3 or args.repeats < 1:
         parser.error("--size must be at least 3 and --repeats at least 1")
     return demo(size=args.size, repeats=args.repeats)

@@ -23,14 +23,20 @@ from typing import Any
 
 import numpy as np
 
+from ._halo import (
+    Face,
+    along,
+    block_plans,
+    decided_spacings,
+    fill_with_faces,
+    with_block_coordinates,
+)
 from ._native import fill
 from ._rules import (
     AxisPlan,
     NotNative,
-    axis_plan,
     check_edge_order,
     check_length,
-    data_dtype,
     is_dask_array,
     normalized_axes,
     numpy_gradient,
@@ -41,10 +47,6 @@ from ._rules import (
 )
 
 __all__ = ["gradient"]
-
-# The spacing of a coordinate axis in the layout: each block's own slice replaces it (the
-# coordinates themselves are one key of the graph, not a copy in every task).
-_BLOCK_COORDINATES = np.empty(0)
 
 
 @dataclass(frozen=True)
@@ -100,15 +102,12 @@ def gradient(
             "arrays; use dask.array.gradient for others"
         ) from None
     check_edge_order(edge_order)
-    decided = [whole_array_steps(dx) for dx in spacings]
+    decided = decided_spacings(spacings)
+    # The coordinates themselves are one key of the graph, not a copy in every task.
     coordinates = {ax: dx for ax, (dx, uneven) in zip(axes, decided, strict=True) if uneven}
     plans: tuple[AxisPlan, ...] | None
     try:
-        data = data_dtype(standin)
-        plans = tuple(
-            _block_plan(axis_plan(standin, ax, dx, data, edge_order), uneven)
-            for ax, (dx, uneven) in zip(axes, decided, strict=True)
-        )
+        plans = block_plans(standin, axes, decided, edge_order)
         dtype = result_dtype(f.dtype)
     except NotNative:
         # NumPy's own code path, block by block (complex data with a narrower NumPy scalar
@@ -182,7 +181,7 @@ def _halo_graph(
                 if not 0 <= neighbour[ax] < f.numblocks[ax]:
                     pair.append(None)
                     continue
-                cut = _along(f.ndim, ax, slice(-1, None) if step < 0 else slice(0, 1))
+                cut = along(f.ndim, ax, slice(-1, None) if step < 0 else slice(0, 1))
                 key = (f"{name}-face", ax, side, *index)
                 tasks[key] = (operator.getitem, (f.name, *neighbour), cut)
                 pair.append(key)
@@ -212,11 +211,6 @@ def _numpy_path_dtype(
         result = numpy_gradient(probe, *spacings, axis=axes, edge_order=edge_order)
     first: np.ndarray = result[0] if isinstance(result, tuple | list) else result
     return first.dtype
-
-
-def _along(ndim: int, ax: int, cut: slice) -> tuple[slice, ...]:
-    """An index taking ``cut`` along axis ``ax`` and everything along the others."""
-    return (slice(None),) * ax + (cut,) + (slice(None),) * (ndim - ax - 1)
 
 
 def _block_coordinates(
@@ -269,15 +263,6 @@ def _mergeable_chunks(
     return tuple(merged)
 
 
-def _block_plan(plan: AxisPlan, uneven: bool) -> AxisPlan:
-    """``plan`` as every block takes it: coordinates NumPy found uneven become the block's
-    own slice, flagged as a slice of a non-uniform whole."""
-    if not uneven:
-        return plan
-    request = plan.request._replace(spacing=_BLOCK_COORDINATES, uneven=True)
-    return AxisPlan(plan.compute, request)
-
-
 def _block_gradient(
     center: np.ndarray,
     faces: list[list[np.ndarray | None]],
@@ -290,27 +275,22 @@ def _block_gradient(
     ``layout.halo``."""
     if layout.plans is None or any(center.shape[ax] < layout.edge_order + 1 for ax in layout.axes):
         return _assembled_block_gradient(center, faces, coordinates, layout, index)
-    # The block on its own gives every point whose stencil stays inside it: the interior,
-    # and the one-sided edges of the whole array. Only its outermost layers towards a
-    # neighbour read a face: each is recomputed from a slab of three layers, face included,
-    # whose middle layer gets the interior stencil. No copy of the block is made.
-    outs = _core_outputs(center, coordinates, layout, index, halo=False)
+    block_faces = []
     for ax, pair in zip(sorted(layout.halo), faces, strict=True):
-        k = layout.axes.index(ax)
-        x = coordinates[k]
+        x = coordinates[layout.axes.index(ax)]
         for face, low in zip(pair, (True, False), strict=True):
             if face is None:
                 continue
-            next_to_face = center[_along(center.ndim, ax, slice(0, 2) if low else slice(-2, None))]
-            slab = np.concatenate((face, next_to_face) if low else (next_to_face, face), axis=ax)
-            plan = layout.plans[k]
+            three = None
             if x is not None:
                 edge = layout.offsets[ax][index[ax] + (0 if low else 1)]
-                plan = plan.with_spacing(x[edge - 1 : edge + 2] if low else x[edge - 2 : edge + 1])
-            slab_out = np.empty(slab.shape, dtype=layout.dtype)
-            fill(slab, [slab_out], [plan], layout.edge_order, 1)
-            boundary = _along(center.ndim, ax, slice(0, 1) if low else slice(-1, None))
-            outs[k][boundary] = slab_out[_along(center.ndim, ax, slice(1, 2))]
+                three = x[edge - 1 : edge + 2] if low else x[edge - 2 : edge + 1]
+            block_faces.append(Face(ax, low, face, three))
+    plans = _own_plans(coordinates, layout, index, halo=False)
+    outs = [np.empty(center.shape, dtype=layout.dtype) for _ in layout.axes]
+    fill_with_faces(
+        center, outs, plans, layout.axes, block_faces, layout.edge_order, layout.workers
+    )
     return tuple(outs) if layout.several else outs[0]
 
 
@@ -355,28 +335,26 @@ def _assembled_block_gradient(
             for part in (result if isinstance(result, tuple) else [result])
         ]
         return tuple(parts) if layout.several else parts[0]
-    outs = _core_outputs(block, coordinates, layout, index, halo=True)
+    # Each axis into a buffer of its own, so that a result block keeps only its own memory
+    # alive.
+    outs = [np.empty(block.shape, dtype=layout.dtype) for _ in layout.axes]
+    plans = _own_plans(coordinates, layout, index, halo=True)
+    fill(block, outs, plans, layout.edge_order, layout.workers)
     kept = [out[inside_block] for out in outs]
     return tuple(kept) if layout.several else kept[0]
 
 
-def _core_outputs(
-    block: np.ndarray,
+def _own_plans(
     coordinates: list[np.ndarray | None],
     layout: _Layout,
     index: tuple[int, ...],
     halo: bool,
-) -> list[np.ndarray]:
-    """Every axis of ``block`` computed by the core with the block's own coordinates (with
-    its halo cells if ``halo``), each into a buffer of its own, so that a result block keeps
-    only its own memory alive."""
+) -> list[AxisPlan]:
+    """The core's plans for block ``index``, with the block's own coordinates (with its halo
+    cells if ``halo``)."""
     assert layout.plans is not None, "the core's path"
-    plans = [
-        plan
-        if x is None
-        else plan.with_spacing(_block_coordinates(layout, x, ax, index[ax], halo))
-        for ax, plan, x in zip(layout.axes, layout.plans, coordinates, strict=True)
+    own = [
+        None if x is None else _block_coordinates(layout, x, ax, index[ax], halo)
+        for ax, x in zip(layout.axes, coordinates, strict=True)
     ]
-    outs = [np.empty(block.shape, dtype=layout.dtype) for _ in layout.axes]
-    fill(block, outs, plans, layout.edge_order, layout.workers)
-    return outs
+    return with_block_coordinates(layout.plans, own)

@@ -13,7 +13,7 @@ from typing import Any, Literal, SupportsIndex
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _core
+from . import _core, _windows
 from ._native import fill
 from ._rules import (
     PYTHON_NUMBERS,
@@ -325,6 +325,10 @@ def general_gradient(
         return numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
     f = np.asanyarray(f)
     axes = normalized_axes(axis, f.ndim)
+    if _windows.takes(f, out, periodic, period, accuracy):  # memory-mapped files
+        result = _windows.gradient(f, varargs, axes, edge_order, workers, out)
+        if result is not _windows.DECLINED:
+            return result
     plans = _native_plans(f, varargs, axes, edge_order, periodic, period, accuracy)
     if plans is None:
         # NumPy's own code path, after ndgradient's own argument checks (NumPy's come first).
