@@ -7,6 +7,7 @@ use crate::common_call;
 use crate::dtypes::Promotion;
 use crate::element::{Cast, Field};
 use crate::error::GradientError;
+use crate::fp_status::FpFlags;
 use crate::memory;
 use crate::request::{self, Coordinates, Request, Spacing, StencilOptions, UniformSpacing};
 use crate::stencil::EdgeOrder;
@@ -101,11 +102,12 @@ enum HeldCoordinates<'py> {
     Converted(Array1<f64>),
 }
 
-/// `(2. * dx, dx, second-order edge weights or None)`.
-pub(crate) type UniformTuple = (f64, f64, Option<([f64; 3], [f64; 3])>);
+/// `(2. * dx, dx, second-order edge weights or None, floating-point errors raised)`.
+pub(crate) type UniformTuple = (f64, f64, Option<([f64; 3], [f64; 3])>, u8);
 
-/// One request's spacing as the shim hands it over: a tuple `(2. * dx, dx, edges)` with
-/// `edges` the second-order edge weights or None, or a 1-D coordinate array.
+/// One request's spacing as the shim hands it over: a tuple `(2. * dx, dx, edges, raised)`
+/// with `edges` the second-order edge weights or None and `raised` the floating-point errors
+/// (NumPy's bits) computing them raised, or a 1-D coordinate array.
 enum HeldSpacing<'py> {
     Uniform(UniformSpacing),
     Coordinates(HeldCoordinates<'py>),
@@ -114,11 +116,12 @@ enum HeldSpacing<'py> {
 impl<'py> HeldSpacing<'py> {
     fn extract(spacing: &Bound<'py, PyAny>) -> PyResult<HeldSpacing<'py>> {
         if spacing.is_instance_of::<PyTuple>() {
-            let (twice_dx, dx, edges): UniformTuple = spacing.extract()?;
+            let (twice_dx, dx, edges, raised): UniformTuple = spacing.extract()?;
             return Ok(HeldSpacing::Uniform(UniformSpacing {
                 twice_dx,
                 dx,
                 second_order_edges: edges.map(|(first, last)| [first, last]),
+                raised: FpFlags::from_bits(raised),
             }));
         }
         let x = spacing.cast::<PyUntypedArray>()?;
@@ -176,7 +179,7 @@ fn run<'py, S, A, T>(
     requests: &[PyRequest<'py>],
     edge_order: EdgeOrder,
     workers: usize,
-) -> PyResult<()>
+) -> PyResult<u8>
 where
     S: Element + Cast<A> + Send + Sync + 'static,
     A: Element + Field + Cast<T>,
@@ -210,9 +213,10 @@ where
             },
         )
         .collect();
-    computed(f.py(), input.len(), |checkpoint| {
+    let raised = computed(f.py(), input.len(), |checkpoint| {
         request::gradient::<Promotion<S, A, T>>(input, requests, edge_order, workers, checkpoint)
-    })
+    })?;
+    Ok(raised.bits())
 }
 
 /// Inputs of fewer elements than this are computed without releasing the GIL: they take a
@@ -223,9 +227,9 @@ const ATTACHED_ELEMENTS: usize = 1 << 12;
 /// Runs `compute` on an input of `elements`, giving it the checkpoint the core calls between
 /// parts, and maps its error to NumPy's exception: the one place the GIL is released (for
 /// inputs of [`ATTACHED_ELEMENTS`] or more).
-pub(crate) fn computed<F>(py: Python<'_>, elements: usize, compute: F) -> PyResult<()>
+pub(crate) fn computed<F>(py: Python<'_>, elements: usize, compute: F) -> PyResult<FpFlags>
 where
-    F: FnOnce(&mut dyn FnMut() -> bool) -> Result<(), GradientError> + Send,
+    F: FnOnce(&mut dyn FnMut() -> bool) -> Result<FpFlags, GradientError> + Send,
 {
     let mut interrupt = None;
     let mut look = |py: Python<'_>| match py.check_signals() {
@@ -257,7 +261,9 @@ pub(crate) fn edge_order_of(edge_order: u64) -> Result<EdgeOrder, GradientError>
 ///
 /// `compute` is the dtype character code NumPy promotes to for every request ("e", "f",
 /// "d", "F" or "D"); `edge_order` is 1 or 2. Outputs must have `f`'s shape and the dtype NumPy
-/// returns (float64 for integer input), in native byte order.
+/// returns (float64 for integer input), in native byte order. Returns the floating-point
+/// errors the arithmetic raised, as NumPy's bits (1 divide, 2 overflow, 4 underflow, 8
+/// invalid): the shim reports them as NumPy would.
 #[pyfunction]
 #[pyo3(signature = (f, outs, requests, compute, edge_order, workers=None))]
 fn gradient_into<'py>(
@@ -267,7 +273,7 @@ fn gradient_into<'py>(
     compute: &str,
     edge_order: u64,
     workers: Option<usize>,
-) -> PyResult<()> {
+) -> PyResult<u8> {
     let workers = workers.unwrap_or_else(threads::default_workers);
     let edge_order = edge_order_of(edge_order)?;
     if outs.len() != requests.len() {

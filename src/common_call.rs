@@ -11,6 +11,7 @@ use crate::binding::{computed, edge_order_of, UniformTuple};
 use crate::dtypes::{Promotion, Weight};
 use crate::element::{Cast, Field, Real};
 use crate::error::GradientError;
+use crate::fp_status::FpFlags;
 use crate::memory;
 use crate::request::{self, normalized_axes, Request, Spacing, StencilOptions, UniformSpacing};
 use crate::stencil::EdgeOrder;
@@ -197,7 +198,7 @@ where
             .collect();
         let view = input.as_array();
         let workers = threads::default_workers();
-        computed(py, view.len(), |checkpoint| {
+        let raised = computed(py, view.len(), |checkpoint| {
             request::gradient::<Promotion<S, A, A>>(
                 view,
                 requests,
@@ -206,6 +207,11 @@ where
                 checkpoint,
             )
         })?;
+        if raised != FpFlags::NONE {
+            // NumPy would warn, raise or call a handler, as `np.geterr()` says: the shim
+            // takes the call, and decides.
+            return Ok(None);
+        }
     }
     let result = match <[_; 1]>::try_from(outs) {
         Ok([out]) => out.into_any(),
@@ -286,9 +292,10 @@ fn common_gradient<'py>(
     }
 }
 
-/// `(2. * dx, dx, second-order edge weights or None)` for a Python-number spacing `dx`
-/// (converted to float as Python converts it), each rounded to the compute dtype `code`:
-/// the request's spacing `gradient_into` takes. `dx` must not be zero for `edge_order` 2.
+/// `(2. * dx, dx, second-order edge weights or None, errors raised)` for a Python-number
+/// spacing `dx` (converted to float as Python converts it), each rounded to the compute dtype
+/// `code`: the request's spacing `gradient_into` takes. `dx` must not be zero for
+/// `edge_order` 2.
 #[pyfunction]
 fn python_number_spacing(dx: f64, code: &str, edge_order: u64) -> PyResult<UniformTuple> {
     fn tuple<R: Real>(dx: f64, edge_order: EdgeOrder) -> UniformTuple {
@@ -296,7 +303,7 @@ fn python_number_spacing(dx: f64, code: &str, edge_order: u64) -> PyResult<Unifo
         let edges = spacing
             .second_order_edges
             .map(|[first, last]| (first, last));
-        (spacing.twice_dx, spacing.dx, edges)
+        (spacing.twice_dx, spacing.dx, edges, spacing.raised.bits())
     }
     let edge_order = edge_order_of(edge_order)?;
     match code {

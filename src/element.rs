@@ -237,7 +237,9 @@ impl Real for f16 {
 ///
 /// `half::f16::from_f64` is not used: without hardware support it drops the low 32 bits of
 /// the significand before rounding, which misrounds values just above a tie. A NaN keeps the
-/// top bits of its payload without being quieted, again as NumPy does.
+/// top bits of its payload without being quieted, again as NumPy does, and overflow and an
+/// inexact tiny result raise the processor's overflow and underflow flags, as NumPy signals
+/// them.
 pub fn f64_to_f16(value: f64) -> f16 {
     let bits = value.to_bits();
     let sign = ((bits >> 48) & 0x8000) as u16;
@@ -248,10 +250,21 @@ pub fn f64_to_f16(value: f64) -> f16 {
     }
     let rounded = if magnitude >= 65520.0 {
         // 65504 is the largest f16; 65520 lies halfway to the next binade and ties to inf.
+        if magnitude.is_finite() {
+            // NumPy's conversion signals overflow; so does this multiplication, in the
+            // processor's flags the core reports (`crate::fp_status`).
+            std::hint::black_box(std::hint::black_box(f64::MAX) * 2.0);
+        }
         0x7C00
     } else if magnitude < f64::powi(2.0, -14) {
         // Subnormal (or zero): a whole number of 2^-24 steps. The scaling is exact.
-        (magnitude * f64::powi(2.0, 24)).round_ties_even() as u16
+        let steps = magnitude * f64::powi(2.0, 24);
+        let rounded = steps.round_ties_even();
+        if rounded != steps {
+            // Inexact and tiny: NumPy's conversion signals underflow; so does this.
+            std::hint::black_box(std::hint::black_box(f64::MIN_POSITIVE) * 0.5e-10);
+        }
+        rounded as u16
     } else {
         let exponent = ((magnitude.to_bits() >> 52) as i32) - 1023;
         let steps = (magnitude * f64::powi(2.0, 10 - exponent)).round_ties_even() as u16;

@@ -9,6 +9,7 @@
 //!   stencils, as other constructors of the same type;
 //! * [`evaluate`]: a stencil's arithmetic over a run of points; [`walk`]: the one traversal of
 //!   memory that computes every requested axis in one pass;
+//! * [`fp_status`]: the floating-point errors the arithmetic raised, read from the processor;
 //! * [`threads`]: where work runs, decided once per call; [`request`]: the entry point
 //!   (requests to stencils, parts with a checkpoint between them); [`error`]: every refusal;
 //! * [`reference`](mod@reference): the per-element form the walk is tested against;
@@ -18,14 +19,16 @@
 //! Behind the `python` feature, the thin PyO3 binding that Python sees as `ndgradient._core`
 //! only extracts arguments, releases the GIL, calls [`request::gradient`] and maps errors, and
 //! its `memory` module is the NumPy memory handler that serves outputs from the pool. The core
-//! has no PyO3 types and no `unsafe` code: `unsafe_code` is denied crate-wide in `Cargo.toml`
-//! and allowed in `memory` alone, the FFI with NumPy's allocator.
+//! has no PyO3 types, and `unsafe_code` is denied crate-wide in `Cargo.toml`: it is allowed in
+//! `memory`, the FFI with NumPy's allocator, and in [`fp_status`], the two instructions that
+//! read and write the floating-point status register.
 
 pub mod dtypes;
 pub mod element;
 pub mod error;
 pub mod evaluate;
 pub mod extended;
+pub mod fp_status;
 pub mod pool;
 pub mod reference;
 pub mod request;

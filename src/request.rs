@@ -8,6 +8,7 @@
 use crate::dtypes::{Dtypes, Weight};
 use crate::element::{Real, RealView};
 use crate::error::GradientError;
+use crate::fp_status::{self, FpFlags};
 use crate::stencil::{EdgeOrder, Edges, Stencil, Steps};
 use crate::tails;
 use crate::threads::{self, Execution};
@@ -26,6 +27,9 @@ pub struct UniformSpacing {
     /// The second-order edge weights `(-1.5/dx, 2./dx, -0.5/dx)` and `(0.5/dx, -2./dx,
     /// 1.5/dx)`, needed for `edge_order=2` only.
     pub second_order_edges: Option<[[f64; 3]; 2]>,
+    /// The floating-point errors computing these raised (NumPy's expressions, or the
+    /// rounding to the compute type): reported with the computation's own.
+    pub raised: FpFlags,
 }
 
 impl UniformSpacing {
@@ -38,14 +42,17 @@ impl UniformSpacing {
     pub fn of_python_number<R: Real>(dx: f64, edge_order: EdgeOrder) -> UniformSpacing {
         let round = |value: f64| R::from_f64(value).to_f64();
         let weights = |w: [f64; 3]| w.map(|w| round(w / dx));
-        UniformSpacing {
+        let (mut spacing, raised) = fp_status::observe(|| UniformSpacing {
             twice_dx: round(2.0 * dx),
             dx: round(dx),
             second_order_edges: match edge_order {
                 EdgeOrder::First => None,
                 EdgeOrder::Second => Some([weights([-1.5, 2.0, -0.5]), weights([0.5, -2.0, 1.5])]),
             },
-        }
+            raised: FpFlags::NONE,
+        });
+        spacing.raised = raised;
+        spacing
     }
 }
 
@@ -135,13 +142,29 @@ pub const PART_ELEMENTS: usize = 1 << 23;
 /// Large inputs are computed in parts along the outermost axis; after each part
 /// `checkpoint()` is called on the calling thread, and returning false stops the computation
 /// with [`GradientError::Interrupted`] (the outputs are then incomplete).
+///
+/// Returns the floating-point errors (NumPy's four) the arithmetic raised, on every thread
+/// that took part: the caller reports them as NumPy would.
 pub fn gradient<N: Dtypes>(
     f: ArrayViewD<'_, N::Stored>,
     requests: Vec<Request<'_, '_, N::Data>>,
     edge_order: EdgeOrder,
     workers: usize,
     checkpoint: &mut dyn FnMut() -> bool,
-) -> Result<(), GradientError> {
+) -> Result<FpFlags, GradientError> {
+    let (raised, on_this_thread) =
+        fp_status::observe(|| gradient_observed::<N>(f, requests, edge_order, workers, checkpoint));
+    Ok(raised? | on_this_thread)
+}
+
+/// [`gradient`], returning the errors raised on the other threads.
+fn gradient_observed<N: Dtypes>(
+    f: ArrayViewD<'_, N::Stored>,
+    requests: Vec<Request<'_, '_, N::Data>>,
+    edge_order: EdgeOrder,
+    workers: usize,
+    checkpoint: &mut dyn FnMut() -> bool,
+) -> Result<FpFlags, GradientError> {
     let elements = f.len();
     let mut outs = Vec::with_capacity(requests.len());
     let mut specs = Vec::with_capacity(requests.len());
@@ -157,7 +180,13 @@ pub fn gradient<N: Dtypes>(
         outs.push(request.out);
     }
     let one_dimensional = f.ndim() == 1;
-    let stencils = threads::run(workers, elements, |execution| {
+    let spacing_raised = specs
+        .iter()
+        .fold(FpFlags::NONE, |raised, spec| match spec.2 {
+            Spacing::Uniform(uniform) => raised | uniform.raised,
+            Spacing::Coordinates(_) => raised,
+        });
+    let (stencils, mut raised) = threads::run(workers, elements, |execution| {
         specs
             .iter()
             .map(|&(_, length, spacing, options)| {
@@ -172,7 +201,9 @@ pub fn gradient<N: Dtypes>(
                 })
             })
             .collect::<Result<Vec<_>, GradientError>>()
-    })??;
+    })?;
+    let stencils = stencils?;
+    raised |= spacing_raised;
     for part in parts(walk::outermost_length(&f), elements) {
         let outputs = outs
             .iter_mut()
@@ -184,9 +215,10 @@ pub fn gradient<N: Dtypes>(
                 out: out.view_mut(),
             })
             .collect();
-        threads::run(workers, elements, |execution| {
+        let (walked, on_installing_thread) = threads::run(workers, elements, |execution| {
             walk::gradient_part::<N>(f.view(), outputs, part, execution)
-        })??;
+        })?;
+        raised |= walked? | on_installing_thread;
         if !checkpoint() {
             return Err(GradientError::Interrupted);
         }
@@ -194,7 +226,7 @@ pub fn gradient<N: Dtypes>(
     for ((out, &(axis, ..)), stencil) in outs.iter_mut().zip(&specs).zip(&stencils) {
         tails::fix_numpy_tails::<N>(&f, out, axis, stencil);
     }
-    Ok(())
+    Ok(raised)
 }
 
 /// The parts of an outermost axis of `n` hyperplanes for an input of `elements`: about
@@ -300,6 +332,7 @@ mod tests {
 
     fn uniform(dx: f64) -> Spacing<'static> {
         Spacing::Uniform(UniformSpacing {
+            raised: FpFlags::NONE,
             twice_dx: 2.0 * dx,
             dx,
             second_order_edges: Some([
@@ -450,6 +483,7 @@ mod tests {
             GradientError::MissingPeriod
         );
         let without_edges = Spacing::Uniform(UniformSpacing {
+            raised: FpFlags::NONE,
             twice_dx: 2.0,
             dx: 1.0,
             second_order_edges: None,

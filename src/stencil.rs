@@ -389,7 +389,16 @@ pub(crate) fn equal_steps<X: Real>(x: ArrayView1<'_, X>, execution: Execution) -
     let step_is_first = |pair: &[X]| pair[1] - pair[0] == first;
     match x.as_slice() {
         Some(xs) if execution.is_parallel() && xs.len() >= PARALLEL_COORDINATES => {
-            xs.par_windows(2).all(step_is_first)
+            let equal = xs.par_windows(2).all(step_is_first);
+            if equal && !first.to_f64().is_finite() {
+                // Infinite equal steps overflowed somewhere: the differences once more on this
+                // thread, for the floating-point errors NumPy's `diff` reports (finite equal
+                // steps raise none: a subtraction with a tiny result is exact).
+                xs.windows(2).for_each(|pair| {
+                    std::hint::black_box(pair[1] - pair[0]);
+                });
+            }
+            equal
         }
         Some(xs) => xs.windows(2).all(step_is_first),
         None => x.windows(2).into_iter().all(|p| p[1] - p[0] == first),

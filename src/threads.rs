@@ -8,6 +8,7 @@
 //! parallel work only happens inside [`run`]'s `install`.
 
 use crate::error::GradientError;
+use crate::fp_status::{self, FpFlags};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -85,16 +86,19 @@ pub fn pool(workers: usize) -> Result<Arc<ThreadPool>, GradientError> {
 
 /// Runs `work` with `workers` threads: on the calling thread ([`Execution::Serial`]) when one
 /// worker is asked for, the input has fewer than [`PARALLEL_THRESHOLD`] elements, or the
-/// process is a forked child; otherwise inside the pool of that size.
+/// process is a forked child; otherwise inside the pool of that size. Returns `work`'s result
+/// and the floating-point errors raised on the thread that ran it (work it hands to other
+/// threads reports its own, as [`halves`] does).
 pub fn run<R: Send>(
     workers: usize,
     elements: usize,
     work: impl FnOnce(Execution) -> R + Send,
-) -> Result<R, GradientError> {
+) -> Result<(R, FpFlags), GradientError> {
+    let observed = |execution| fp_status::observe(|| work(execution));
     if workers <= 1 || elements < PARALLEL_THRESHOLD || !pool_usable() {
-        return Ok(work(Execution::Serial));
+        return Ok(observed(Execution::Serial));
     }
-    Ok(pool(workers)?.install(|| work(Execution::Parallel)))
+    Ok(pool(workers)?.install(|| observed(Execution::Parallel)))
 }
 
 /// Work that can be cut in two at a position along its length (outputs split along an axis).
@@ -107,26 +111,29 @@ pub trait Divisible: Sized + Send {
 
 /// Runs `leaf(work, first)` on pieces of `work`, cut in halves and run on both sides of a
 /// `rayon::join` while `execution` is parallel and a piece has more than `2 * grain` units of
-/// `unit_size` elements each; `first` is the piece's first unit within the whole.
+/// `unit_size` elements each; `first` is the piece's first unit within the whole. Returns the
+/// floating-point errors the leaves raised, on whichever threads they ran (a leaf returns
+/// those of work it handed on to other threads itself).
 pub fn halves<W: Divisible>(
     work: W,
     first: usize,
     unit_size: usize,
     grain: usize,
     execution: Execution,
-    leaf: &(impl Fn(W, usize) + Sync),
-) {
+    leaf: &(impl Fn(W, usize) -> FpFlags + Sync),
+) -> FpFlags {
     let units = work.units();
     if execution.is_parallel() && units >= 2 && units * unit_size >= 2 * grain {
         let mid = units / 2;
         let (left, right) = work.divide(mid);
-        rayon::join(
+        let (a, b) = rayon::join(
             || halves(left, first, unit_size, grain, execution, leaf),
             || halves(right, first + mid, unit_size, grain, execution, leaf),
         );
-        return;
+        return a | b;
     }
-    leaf(work, first);
+    let (handed_on, own) = fp_status::observe(|| leaf(work, first));
+    handed_on | own
 }
 
 #[cfg(test)]
@@ -144,13 +151,13 @@ mod tests {
     #[test]
     fn small_work_stays_on_the_calling_thread() {
         let caller = std::thread::current().id();
-        let (execution, id) = run(2, 10, |e| (e, std::thread::current().id())).unwrap();
+        let ((execution, id), _) = run(2, 10, |e| (e, std::thread::current().id())).unwrap();
         assert_eq!(execution, Execution::Serial);
         assert_eq!(id, caller);
-        let (execution, id) = run(1, 1 << 20, |e| (e, std::thread::current().id())).unwrap();
+        let ((execution, id), _) = run(1, 1 << 20, |e| (e, std::thread::current().id())).unwrap();
         assert_eq!(execution, Execution::Serial);
         assert_eq!(id, caller);
-        let (execution, name) = run(2, 1 << 20, |e| {
+        let ((execution, name), _) = run(2, 1 << 20, |e| {
             (e, std::thread::current().name().map(str::to_owned))
         })
         .unwrap();
@@ -176,6 +183,7 @@ mod tests {
         let record = |w: Units, first: usize| {
             assert_eq!(w.0.start, first);
             leaves.lock().unwrap().push(w.0);
+            FpFlags::NONE
         };
         halves(Units(0..1000), 0, 1, 100, Execution::Serial, &record);
         assert_eq!(*leaves.lock().unwrap(), vec![0..1000]);

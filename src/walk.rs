@@ -17,6 +17,7 @@
 use crate::dtypes::{Dtypes, Weight};
 use crate::error::GradientError;
 use crate::evaluate;
+use crate::fp_status::FpFlags;
 use crate::stencil::Stencil;
 use crate::threads::{self, Divisible, Execution};
 use ndarray::{
@@ -51,7 +52,7 @@ pub fn gradient<N: Dtypes>(
     f: ArrayViewD<'_, N::Stored>,
     outputs: Vec<Output<'_, '_, N>>,
     execution: Execution,
-) -> Result<(), GradientError> {
+) -> Result<FpFlags, GradientError> {
     gradient_part(f, outputs, 0..usize::MAX, execution)
 }
 
@@ -70,18 +71,18 @@ pub fn gradient_part<N: Dtypes>(
     outputs: Vec<Output<'_, '_, N>>,
     part: Range<usize>,
     execution: Execution,
-) -> Result<(), GradientError> {
+) -> Result<FpFlags, GradientError> {
     for output in &outputs {
         check(&f, output)?;
     }
     if f.is_empty() || outputs.is_empty() {
-        return Ok(());
+        return Ok(FpFlags::NONE);
     }
     let order = memory_order(&f);
     let n = f.len_of(Axis(order[0]));
     let part = part.start.min(n)..part.end.min(n);
     if part.is_empty() {
-        return Ok(());
+        return Ok(FpFlags::NONE);
     }
     let position = |axis: usize| {
         order
@@ -98,8 +99,7 @@ pub fn gradient_part<N: Dtypes>(
             out: o.out.permuted_axes(order.clone()),
         })
         .collect();
-    start::<N>(f.permuted_axes(order), jobs, part, execution);
-    Ok(())
+    Ok(start::<N>(f.permuted_axes(order), jobs, part, execution))
 }
 
 /// Checks that `output` fits `f`.
@@ -186,7 +186,7 @@ trait Descend: RemoveAxis {
         plane: ArrayView<'_, N::Stored, Self::Smaller>,
         jobs: Jobs<'_, '_, N, Self::Smaller>,
         execution: Execution,
-    );
+    ) -> FpFlags;
 }
 
 impl Descend for Ix1 {
@@ -194,7 +194,7 @@ impl Descend for Ix1 {
         _: ArrayView<'_, N::Stored, Self::Smaller>,
         _: Jobs<'_, '_, N, Self::Smaller>,
         _: Execution,
-    ) {
+    ) -> FpFlags {
         unreachable!("a row's hyperplanes are single elements, never descended into");
     }
 }
@@ -204,8 +204,8 @@ impl Descend for Ix2 {
         row: ArrayView<'_, N::Stored, Ix1>,
         jobs: Jobs<'_, '_, N, Ix1>,
         execution: Execution,
-    ) {
-        walk::<N, Ix1>(&row, jobs, 0, execution);
+    ) -> FpFlags {
+        walk::<N, Ix1>(&row, jobs, 0, execution)
     }
 }
 
@@ -214,9 +214,9 @@ impl Descend for IxDyn {
         plane: ArrayViewD<'_, N::Stored>,
         jobs: Jobs<'_, '_, N, IxDyn>,
         execution: Execution,
-    ) {
+    ) -> FpFlags {
         let n = plane.len_of(Axis(0));
-        start::<N>(plane, jobs.0, 0..n, execution);
+        start::<N>(plane, jobs.0, 0..n, execution)
     }
 }
 
@@ -227,7 +227,7 @@ fn start<N: Dtypes>(
     jobs: Vec<Job<'_, '_, N, IxDyn>>,
     part: Range<usize>,
     execution: Execution,
-) {
+) -> FpFlags {
     fn fixed<'a, 'x, N: Dtypes, D: Dimension>(
         jobs: Vec<Job<'a, 'x, N, IxDyn>>,
     ) -> Jobs<'a, 'x, N, D> {
@@ -253,11 +253,11 @@ fn start<N: Dtypes>(
     match f.ndim() {
         1 => {
             let f = f.into_dimensionality::<Ix1>().expect("1-D");
-            walk::<N, Ix1>(&f, fixed(jobs), first, execution);
+            walk::<N, Ix1>(&f, fixed(jobs), first, execution)
         }
         2 => {
             let f = f.into_dimensionality::<Ix2>().expect("2-D");
-            walk::<N, Ix2>(&f, fixed(jobs), first, execution);
+            walk::<N, Ix2>(&f, fixed(jobs), first, execution)
         }
         _ => walk::<N, IxDyn>(&f, Jobs(jobs), first, execution),
     }
@@ -270,7 +270,7 @@ fn walk<N: Dtypes, D: Descend>(
     jobs: Jobs<'_, '_, N, D>,
     first: usize,
     execution: Execution,
-) {
+) -> FpFlags {
     let plane = f.len() / f.len_of(Axis(0)).max(1);
     threads::halves(
         jobs,
@@ -287,11 +287,12 @@ fn walk<N: Dtypes, D: Descend>(
             };
             if f.ndim() == 1 || plane < MIN_PLANE_ELEMENTS {
                 chunks::<N, D>(f, jobs, first, plane);
+                FpFlags::NONE
             } else {
-                descend::<N, D>(f, jobs, first, inner);
+                descend::<N, D>(f, jobs, first, inner)
             }
         },
-    );
+    )
 }
 
 /// The jobs' hyperplanes one at a time: the outermost axis's derivatives from the
@@ -301,7 +302,8 @@ fn descend<N: Dtypes, D: Descend>(
     mut jobs: Jobs<'_, '_, N, D>,
     first: usize,
     execution: Execution,
-) {
+) -> FpFlags {
+    let mut handed_on = FpFlags::NONE;
     for p in first..first + jobs.units() {
         let mut inner = Vec::with_capacity(jobs.0.len());
         for job in jobs.0.iter_mut() {
@@ -319,9 +321,10 @@ fn descend<N: Dtypes, D: Descend>(
             }
         }
         if !inner.is_empty() {
-            D::descend::<N>(f.index_axis(Axis(0), p), Jobs(inner), execution);
+            handed_on |= D::descend::<N>(f.index_axis(Axis(0), p), Jobs(inner), execution);
         }
     }
+    handed_on
 }
 
 /// The jobs' hyperplanes a chunk at a time, every axis over the whole chunk: for rows (whose
@@ -477,7 +480,7 @@ mod tests {
             let done = threads::run(threads, threads::PARALLEL_THRESHOLD, |execution| {
                 gradient_part::<F64>(f.view(), outputs, part, execution)
             });
-            done.unwrap().unwrap();
+            done.unwrap().0.unwrap();
         }
         for ((&axis, stencil), walked) in axes.iter().zip(&stencils).zip(&outs) {
             let mut expected = ArrayD::zeros(f.raw_dim());

@@ -14,14 +14,36 @@ from typing import Any
 import ndgradient
 import numpy as np
 
-__all__ = ["assert_identical", "assert_same_behaviour", "call_both", "reference"]
+__all__ = [
+    "assert_identical",
+    "assert_same_behaviour",
+    "call_both",
+    "reference",
+    "silenced",
+    "warned",
+]
 
 
 def reference(*args: Any, **kwargs: Any) -> Any:
-    """numpy.gradient with its floating-point warnings silenced (ndgradient emits none)."""
+    """numpy.gradient with its floating-point warnings silenced."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         return np.gradient(*args, **kwargs)
+
+
+def silenced(*args: Any, **kwargs: Any) -> Any:
+    """ndgradient.gradient with its floating-point warnings silenced, as `reference`."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return ndgradient.gradient(*args, **kwargs)
+
+
+def warned(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[tuple[type, str]]]:
+    """``fn(*args, **kwargs)`` and the warnings it gave (category and message, in order)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fn(*args, **kwargs)
+    return result, [(w.category, str(w.message)) for w in caught]
 
 
 def _parts(a: np.ndarray) -> list[np.ndarray]:
@@ -82,29 +104,34 @@ def assert_identical(ours: Any, expected: Any, *, strict_nan: bool = False) -> N
     _assert_array_identical(ours, expected, strict_nan)
 
 
-def call_both(*args: Any, **kwargs: Any) -> tuple[tuple[str, Any], tuple[str, Any]]:
-    """Calls both implementations; each gives ("ok", result) or ("raise", exception type).
+def call_both(
+    *args: Any, **kwargs: Any
+) -> tuple[tuple[str, Any, list[tuple[type, str]]], tuple[str, Any, list[tuple[type, str]]]]:
+    """Calls both implementations; each gives ("ok", result, warnings) or ("raise", exception
+    type, warnings), the warnings (category, message) in the order given."""
 
-    Warnings are ignored on both sides: the native path emits none, and NumPy's own code path
-    (datetime, object, longdouble input) emits NumPy's.
-    """
+    def attempt(fn: Any) -> tuple[str, Any, list[tuple[type, str]]]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                outcome: tuple[str, Any] = ("ok", fn(*args, **kwargs))
+            except Exception as exc:  # the exception type is what is compared
+                outcome = ("raise", type(exc))
+        return (*outcome, [(w.category, str(w.message)) for w in caught])
 
-    def attempt(fn: Any) -> tuple[str, Any]:
-        try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                return "ok", fn(*args, **kwargs)
-        except Exception as exc:  # the exception type is what is compared
-            return "raise", type(exc)
-
-    return attempt(reference), attempt(ndgradient.gradient)
+    return attempt(np.gradient), attempt(ndgradient.gradient)
 
 
 def assert_same_behaviour(*args: Any, strict_nan: bool = False, **kwargs: Any) -> Any:
-    """Both raise the same exception type, or both return identical results."""
+    """Both raise the same exception type, or both return identical results with the same
+    warnings (NumPy's floating-point warnings among them). Where both raise, NumPy may have
+    warned first about the axes it computed before the one it refused; ndgradient checks
+    every axis before computing any."""
     expected, ours = call_both(*args, **kwargs)
+    if expected[0] == "ok":
+        assert ours[2] == expected[2], f"warnings: ndgradient {ours[2]}, numpy {expected[2]}"
     if expected[0] == "raise":
-        assert ours == expected, f"numpy raised {expected[1]}, ndgradient gave {ours}"
+        assert ours[:2] == expected[:2], f"numpy raised {expected[1]}, ndgradient gave {ours}"
         return None
     assert ours[0] == "ok", f"ndgradient raised {ours[1]} where numpy returned"
     assert_identical(ours[1], expected[1], strict_nan=strict_nan)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from ndgradient import _core
 
-_UNIT = (2.0, 1.0, None)
+_UNIT = (2.0, 1.0, None, 0)
+_EDGES = (2.0, 1.0, ((1.0, 1.0, 1.0),) * 2, 0)
 
 
 def _call(
@@ -24,7 +25,12 @@ def test_axis_out_of_range_is_numpys_axis_error() -> None:
 @pytest.mark.parametrize(
     ("f", "requests", "edge_order", "match"),
     [
-        (np.ones(2), [(0, (2.0, 1.0, ((1.0, 1.0, 1.0),) * 2), 2, False, None, False)], 2, "small"),
+        (
+            np.ones(2),
+            [(0, (2.0, 1.0, ((1.0, 1.0, 1.0),) * 2, 0), 2, False, None, False)],
+            2,
+            "small",
+        ),
         (np.ones(4), [(0, np.arange(3.0), 2, False, None, False)], 1, "match the length"),
         (np.ones(4), [(0, _UNIT, 5, False, None, False)], 1, "accuracy must be"),
         (np.ones(4), [(0, _UNIT, 4, False, None, False)], 1, "too short for accuracy"),

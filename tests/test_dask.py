@@ -320,9 +320,9 @@ def test_tasks_run_the_core_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> No
     seen: list[Any] = []
     native = _core.gradient_into
 
-    def spy(*args: Any, **kwargs: Any) -> None:
+    def spy(*args: Any, **kwargs: Any) -> int:
         seen.append((args[0].shape, args[5]))
-        native(*args, **kwargs)
+        return native(*args, **kwargs)
 
     def threads_per_call() -> tuple[list[Any], set[Any]]:
         # One call per block of 20x20, and single-threaded ones for the three-layer slabs

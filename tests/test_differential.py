@@ -15,7 +15,7 @@ import hypothesis.strategies as st
 import ndgradient
 import numpy as np
 import pytest
-from _oracle import assert_identical, assert_same_behaviour, call_both, reference
+from _oracle import assert_identical, assert_same_behaviour, call_both, reference, silenced
 from hypothesis import given, note
 
 FLOATS = [np.float64, np.float32, np.float16]
@@ -312,9 +312,7 @@ def test_large_arrays_on_the_thread_pool(
     elif spacing == "coordinates":
         varargs = tuple(np.cumsum(rng.random(n) + 0.01) for n in shape)
     expected = reference(f, *varargs, edge_order=edge_order)
-    assert_identical(
-        ndgradient.gradient(f, *varargs, edge_order=edge_order, workers=workers), expected
-    )
+    assert_identical(silenced(f, *varargs, edge_order=edge_order, workers=workers), expected)
 
 
 class Sub(np.ndarray):

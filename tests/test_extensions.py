@@ -11,7 +11,7 @@ import hypothesis.strategies as st
 import ndgradient
 import numpy as np
 import pytest
-from _oracle import assert_identical, reference
+from _oracle import assert_identical, reference, silenced
 from hypothesis import given
 from test_differential import COMPLEX, FLOATS, INTEGERS, laid_out
 
@@ -184,7 +184,7 @@ def test_periodic_accuracy_two_is_numpy_on_the_wrapped_array(call: Any) -> None:
     kwargs: dict[str, Any] = {"axis": axis, "periodic": True}
     if period is not None:
         kwargs["period"] = period
-    got = ndgradient.gradient(f, *varargs, **kwargs)
+    got = silenced(f, *varargs, **kwargs)
     # NumPy's output dtype for f itself (byte order included); values compared natively.
     assert got.dtype == (np.dtype(np.float64) if f.dtype.kind in "iu" else f.dtype)
     native = got.astype(got.dtype.newbyteorder("="))

@@ -21,7 +21,7 @@ import hypothesis.strategies as st
 import ndgradient
 import numpy as np
 import pytest
-from _oracle import assert_identical
+from _oracle import assert_identical, silenced
 from _oracle import reference as numpy_reference
 from hypothesis import given, note
 from ndgradient import _core, _gradient
@@ -198,7 +198,9 @@ def test_native_path_takes_explicit_defaults_and_hands_over_the_rest() -> None:
     assert _native(f, np.float64(1.0)) is None
     assert _native(f, 10**400) is None  # Python's OverflowError, from the Python path
     assert _native(np.arange(3.0), 0, edge_order=2) is None  # Python's ZeroDivisionError
-    assert _native(np.arange(3.0), 0.0, edge_order=1) is not None
+    assert _native(np.arange(3.0), 0.5, edge_order=1) is not None
+    # A floating-point error NumPy would report (here a division by zero): handed over.
+    assert _native(np.arange(3.0), 0.0, edge_order=1) is None
     assert _native(f[:, ::2]) is None  # neither C- nor Fortran-contiguous
     assert _native(f.astype(">f8")) is None
     assert _native(f.view(type("Sub", (np.ndarray,), {}))) is None
@@ -243,8 +245,12 @@ def test_a_huge_python_int_spacing_rounds_through_float64_as_numpy_does() -> Non
         f = np.arange(6.0, dtype=dtype) * 3
         for edge_order in (1, 2):
             expected = numpy_reference(f, dx, edge_order=edge_order)
-            assert_identical(ndgradient.gradient(f, dx, edge_order=edge_order), expected)
-            assert_identical(_native(f, dx, edge_order=edge_order), expected)
+            assert_identical(silenced(f, dx, edge_order=edge_order), expected)
+            if dtype == np.float16:
+                # The spacing overflows float16, which NumPy reports: handed over.
+                assert _native(f, dx, edge_order=edge_order) is None
+            else:
+                assert_identical(_native(f, dx, edge_order=edge_order), expected)
 
 
 def test_a_too_short_axis_is_reported_before_bad_workers() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import ndgradient
 import numpy as np
 import pytest
-from _oracle import assert_identical, reference
+from _oracle import assert_identical, reference, silenced
 from ndgradient import _memory
 
 
@@ -128,7 +128,7 @@ def test_the_input_is_never_modified() -> None:
             f = f + 1j
         before = f.copy()
         for options in OPTIONS:
-            ndgradient.gradient(f, 0.5, np.cumsum(rng.random(50)) + 1, **options)
+            silenced(f, 0.5, np.cumsum(rng.random(50)) + 1, **options)
         assert f.tobytes() == before.tobytes()
 
 

@@ -743,12 +743,12 @@ fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
             out: jobs[i].out_layout.apply(buffer.view_mut()),
         })
         .collect();
-    let result = threads::run(workers, PARALLEL_THRESHOLD, |execution| {
+    let (result, _) = threads::run(workers, PARALLEL_THRESHOLD, |execution| {
         walk::gradient::<F64<S>>(f.view(), outputs, execution)
     })
     .expect("a pool");
     match (&result, &expected_error) {
-        (Ok(()), None) => {}
+        (Ok(_), None) => {}
         (Err(e), Some(expected)) => {
             assert_eq!(e, expected, "walk error");
             return Ok(());
@@ -804,6 +804,7 @@ fn run_typed<S: Data>(u: &mut Unstructured<'_>) -> Result<()> {
             walk::gradient_part::<F64<S>>(f.view(), outputs, range, execution)
         })
         .expect("a pool")
+        .0
         .expect("valid parts");
     }
     for (part, walked) in parts.iter().zip(&walked) {

@@ -27,7 +27,7 @@ POOL_HANDLER_NAME: str
 
 _Edges = tuple[tuple[float, float, float], tuple[float, float, float]]
 # (2 * dx, dx, second-order edge weights or None), each already in the compute type.
-_UniformSpacing = tuple[float, float, _Edges | None]
+_UniformSpacing = tuple[float, float, _Edges | None, int]
 # (axis, spacing, accuracy, periodic, period, uneven)
 _Request = tuple[int, np.ndarray | _UniformSpacing, int, bool, float | None, bool]
 
@@ -38,7 +38,7 @@ def gradient_into(
     compute: str,
     edge_order: int,
     workers: int | None = None,
-) -> None: ...
+) -> int: ...
 def gradient(implementation: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
 def python_number_spacing(dx: float, code: str, edge_order: int) -> _UniformSpacing: ...
 def register_numpy_tails(code: str, counts: list[int], period: int) -> bool: ...

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core, _windows
+from ._fperrors import report
 from ._native import fill
 from ._rules import (
     PYTHON_NUMBERS,
@@ -289,7 +290,9 @@ def gradient(
         if not requests:
             return ()
         outs = allocate_outputs(f, len(requests))
-        _core.gradient_into(f, outs, requests, code, edge_order, threads)
+        raised = _core.gradient_into(f, outs, requests, code, edge_order, threads)
+        if raised:
+            report(raised, lambda: numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order))
         return outs[0] if len(outs) == 1 else tuple(outs)
     return general_gradient(f, varargs, axis, edge_order, workers, out, periodic, period, accuracy)
 
@@ -342,16 +345,23 @@ def general_gradient(
             )
         return _numpy_path(f, varargs, axis, axes, edge_order, out)
     threads = resolve_workers(workers)
+    # NumPy's computation of the call, for its floating-point errors: `_fperrors.report`
+    # runs it when the core's arithmetic raised one that `np.geterr()` acts on.
+    reproduce = (
+        None
+        if asks_extended_stencils(periodic, period, accuracy)
+        else lambda: numpy_gradient(f, *varargs, axis=axis, edge_order=edge_order)
+    )
     if out is None:
         if not axes:
             return ()
         outs = allocate_outputs(f, len(axes))
-        fill(f, outs, plans, edge_order, threads)
+        fill(f, outs, plans, edge_order, threads, reproduce)
         return outs[0] if len(axes) == 1 else tuple(outs)
     targets = checked_out(out, f, varargs, len(axes))
     check_out_dtypes(targets, result_dtype(f.dtype))
     if axes:
-        fill(f, targets, plans, edge_order, threads)
+        fill(f, targets, plans, edge_order, threads, reproduce)
     return returned_out(out, targets)
 
 

@@ -72,7 +72,7 @@ def block_plans(
         if uneven:
             # A block's slice of coordinates NumPy found uneven, flagged as such.
             request = plan.request._replace(spacing=BLOCK_COORDINATES, uneven=True)
-            plan = AxisPlan(plan.compute, request)
+            plan = plan._replace(request=request)
         plans.append(plan)
     return tuple(plans)
 

@@ -91,7 +91,7 @@ _ARITHMETIC_METHODS = (
 
 _Edges = tuple[tuple[float, float, float], tuple[float, float, float]]
 # (2 * dx, dx, second-order edge weights or None), each already in the compute type.
-UniformSpacing = tuple[float, float, _Edges | None]
+UniformSpacing = tuple[float, float, _Edges | None, int]
 
 
 class NotNative(Exception):
@@ -118,12 +118,12 @@ class AxisPlan(NamedTuple):
 
     def with_spacing(self, spacing: np.ndarray | UniformSpacing) -> AxisPlan:
         """The same axis with another spacing (a block's slice of the coordinates)."""
-        return AxisPlan(self.compute, self.request._replace(spacing=spacing))
+        return self._replace(request=self.request._replace(spacing=spacing))
 
     def with_stencil(self, accuracy: int, periodic: bool, period: float | None) -> AxisPlan:
         """The same axis with the stencil `extended_stencils` chose for it."""
         request = self.request._replace(accuracy=accuracy, periodic=periodic, period=period)
-        return AxisPlan(self.compute, request)
+        return self._replace(request=request)
 
 
 # ------------------------------------------------------------------------------------------
@@ -356,8 +356,14 @@ def _python_number_spacing(dx: float, sign: float, code: str, edge_order: int) -
 def _numpy_scalar_spacing(
     dx: Any, data: np.dtype[Any], edge_order: int
 ) -> tuple[np.dtype[Any], UniformSpacing]:
-    """NumPy's own expressions for a NumPy scalar spacing, evaluated by NumPy in its type."""
-    with np.errstate(all="ignore"):
+    """NumPy's own expressions for a NumPy scalar spacing, evaluated by NumPy in its type,
+    with the floating-point errors they raised (recorded here, reported with the core's)."""
+    raised = [0]
+
+    def record(_: str, flag: int) -> None:
+        raised[0] |= flag
+
+    with np.errstate(all="call", call=record):
         twice_dx = 2.0 * dx
         compute = np.result_type(data, twice_dx)
         # NumPy divides the first-order edges by ``dx`` itself, whose type can promote less
@@ -376,7 +382,8 @@ def _numpy_scalar_spacing(
             first = (exact(-1.5 / dx), exact(2.0 / dx), exact(-0.5 / dx))
             last = (exact(0.5 / dx), exact(-2.0 / dx), exact(1.5 / dx))
             edges = (first, last)
-        return compute, (exact(twice_dx), exact(dx), edges)
+        values = (exact(twice_dx), exact(dx), edges)
+    return compute, (*values, raised[0])
 
 
 def _per_axis(value: Any, count: int, name: str) -> list[Any]:
