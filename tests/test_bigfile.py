@@ -496,6 +496,107 @@ def test_sigterm_mid_way_removes_the_temporaries(tmp_path: Path) -> None:
     assert _files(out) == []
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_sigterm_as_a_temporary_is_made_waits_until_it_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGTERM sent to the process just after a temporary file is made, which a thread
+    other than the main one may take, waits until the file is recorded for removal: the
+    command exits with status 143, leaves no file, and puts SIGTERM's handler back."""
+    path = _saved(tmp_path / "f.npy", _data("float32", "C"))
+    out = tmp_path / "grads"
+    out.mkdir()
+    new_file = _bigfile._new_file
+
+    def signalled(directory: Path, prefix: str, suffix: str) -> Path:
+        made = new_file(directory, prefix, suffix)
+        os.kill(os.getpid(), signal.SIGTERM)  # to the process, as `kill` sends it
+        time.sleep(0.05)  # time for whichever thread takes it to flag it
+        return made
+
+    monkeypatch.setattr(_bigfile, "_new_file", signalled)
+    idle = threading.Event()
+    other = threading.Thread(target=idle.wait)  # a thread that does not block signals
+    other.start()
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main(["compute", str(path), "-o", f"{out}/", "-q"])
+    finally:
+        idle.set()
+        other.join()
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert _files(out) == []
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_a_second_signal_does_not_cut_the_removal_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGTERM while the temporaries are removed after Ctrl-C stopped the command does not
+    stop the removal: no file is left, and the status is Ctrl-C's."""
+    data = _data("float32", "C")
+    path = _saved(tmp_path / "f.npy", data)
+    out = tmp_path / "grads"
+    out.mkdir()
+    _layers(monkeypatch, data, 3)
+
+    def interrupted(self: Any, *args: Any) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(_windows.Windows, "fill", interrupted)
+    unlink = Path.unlink
+
+    def terminated(self: Path, missing_ok: bool = False) -> None:
+        signal.raise_signal(signal.SIGTERM)
+        unlink(self, missing_ok=missing_ok)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "unlink", terminated)
+        assert main(["compute", str(path), "-o", f"{out}/", "-q"]) == 130
+    assert _files(out) == []
+
+
+# SIGTERM sent to the command's process as the core loads NumPy's C API, on its first call:
+# rust-numpy then runs NumPy's version check, in Python.
+_SIGTERM_AS_THE_CORE_LOADS = """
+import os, signal, sys
+import numpy.lib._version as version
+from ndgradient._cli import main
+check = version.NumpyVersion.__init__
+def signalled(self, vstring):
+    print("sent", file=sys.stderr)
+    os.kill(os.getpid(), signal.SIGTERM)
+    check(self, vstring)
+version.NumpyVersion.__init__ = signalled
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_sigterm_as_the_core_loads_is_not_a_panic(tmp_path: Path) -> None:
+    """A SIGTERM while the core loads NumPy's C API (Python code it runs, where an exception
+    is a panic) waits until it is loaded: the command exits with status 143, no file made."""
+    path = _saved(tmp_path / "f.npy", np.zeros((20_000, 64), dtype=np.float32))
+    out = tmp_path / "grads"
+    out.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_AS_THE_CORE_LOADS, "compute", str(path), "-o",
+         f"{out}/", "-q"],
+        env={**os.environ, "NDGRADIENT_WINDOW_BYTES": "1"},
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    if "sent" not in done.stderr:
+        pytest.skip("the core loads NumPy's C API without NumPy's version check")
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert "panicked" not in done.stderr
+    assert _files(out) == []
+
+
 def test_unwritable_targets_are_clear_errors(tmp_path: Path, capsys: Any) -> None:
     """An output directory that cannot be made or written to is a one-line error, and
     nothing is left behind."""

@@ -7,8 +7,8 @@ so the address space and the resident memory the command needs stay about one wi
 whatever the file size (it runs under an ``RLIMIT_AS`` smaller than its files). Outputs are
 ``.npy`` files written under a temporary name in their target directory, their whole size
 reserved before the first window, and renamed to their final names only once every window is
-written: an error, a full disk or Ctrl-C leaves no file under a final name that is not
-complete.
+written: an error, a full disk, Ctrl-C or SIGTERM leaves no file under a final name that
+is not complete, and no temporary one.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal, NamedTuple, TextIO
 
 import numpy as np
 
+from ._patch import gradient
 from ._rules import NotNative, normalized_axes, resolve_workers, result_dtype
 from ._windows import Windows, plan_windows, window_axis, window_bytes
 
@@ -131,25 +133,29 @@ def final_paths(output: str, kind: str, axes: Sequence[int], stack: bool) -> lis
 @contextlib.contextmanager
 def _temporaries(finals: Sequence[Path]) -> Iterator[list[_OutputFile]]:
     """Temporary files beside each final name, renamed to it when the block completes and
-    removed if it does not (an error, Ctrl-C, or SIGTERM, which exits through here too)."""
+    removed if it does not (an error, Ctrl-C, or SIGTERM, which exits through here too).
+
+    Ctrl-C and SIGTERM stop the command only while the block runs (`_Stop`): while
+    temporaries are made, renamed or removed they wait, so that none is made without being
+    recorded for removal, and no removal is cut short.
+    """
     outputs = [_OutputFile(final) for final in dict.fromkeys(finals)]
     made_directories = []
-    on_sigterm = threading.current_thread() is threading.main_thread()
-    if on_sigterm:
-        previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    stop = _Stop()  # holds signals from the start: only `released` sections stop at once
     try:
+        stop.install()  # before the first file: a SIGTERM then exits through here
         for output in outputs:
             directory = output.final.parent
             try:
                 if not directory.is_dir():
                     directory.mkdir(parents=True)
                     made_directories.append(directory)
-                with _signals_held():  # made and recorded, or neither
-                    output.temporary = _new_file(directory, f".{output.final.name}.", ".partial")
+                output.temporary = _new_file(directory, f".{output.final.name}.", ".partial")
             except OSError as err:
                 raise UsageError(f"cannot write to {str(directory)!r}: {_reason(err)}") from err
-        yield outputs
-        for output in outputs:
+        with stop.released():
+            yield outputs
+        for output in outputs:  # renamed and recorded, or neither
             assert output.temporary is not None
             try:
                 os.replace(output.temporary, output.final)
@@ -157,30 +163,116 @@ def _temporaries(finals: Sequence[Path]) -> Iterator[list[_OutputFile]]:
                 raise UsageError(f"cannot write {str(output.final)!r}: {_reason(err)}") from err
             output.temporary = None
     finally:
+        # Signals are held here, or one has stopped the command already and the others
+        # are not raised: nothing cuts the removal short.
         for output in outputs:
             if output.temporary is not None:
-                output.temporary.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # one left does not keep the others
+                    output.temporary.unlink(missing_ok=True)
         for directory in reversed(made_directories):
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only if still empty
-        if on_sigterm:
+        stop.uninstall()  # and stops the command now if a signal came while held
+
+
+_Handler = Callable[[int, FrameType | None], Any] | int | None  # what getsignal returns
+
+
+class _Stop:
+    """Ctrl-C (``KeyboardInterrupt``) and SIGTERM (``SystemExit(143)``) while the command
+    has temporary files: raised in `released` sections only, and once.
+
+    A signal that comes anywhere else is held: it stops the command when the next
+    `released` section starts, or at `uninstall`. After the first has stopped the command,
+    the others are not raised, so that they cannot cut its cleanup short.
+
+    The handlers hold the signals, not a signal mask: ``pthread_sigmask`` blocks a signal
+    in the calling thread only, and the process has others (NumPy's BLAS threads, the
+    core's workers). A SIGTERM sent to the process while the main thread blocks it goes to
+    one of those, whose C handler flags it, and the main thread runs the Python handler at
+    its next bytecode: inside the section the mask was to protect. Python handlers always
+    run in the main thread, so one that holds the signal holds it whatever thread took it.
+    """
+
+    def __init__(self) -> None:
+        self.held = True
+        self.stopped = False
+        self.pending: int | None = None  # the first signal held
+        self.previous: dict[int, _Handler] = {}
+
+    def install(self) -> None:
+        """Sets the handlers, in the main thread (elsewhere Python cannot set them; nor do
+        they run there, so nothing in that thread needs holding)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            current = signal.getsignal(signum)
+            if signum == signal.SIGINT and current is not signal.default_int_handler:
+                continue  # an ignored Ctrl-C, or a program's own handler: left alone
+            self.previous[signum] = current  # recorded first: put back even if cut short
+            signal.signal(signum, self._handle)
+
+    def uninstall(self) -> None:
+        """Puts the previous handlers back, then raises a signal held until now (unless
+        one has stopped the command already)."""
+        for signum, previous in self.previous.items():
             # None: a handler not set from Python, which cannot be put back; the default.
-            signal.signal(signal.SIGTERM, previous_sigterm or signal.SIG_DFL)
+            # (`signal.signal` first runs the handlers of signals already caught: ours,
+            # which hold them, so none is lost to the handler put back.)
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+        self.previous.clear()
+        self._stop_if_pending()
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """A section Ctrl-C and SIGTERM stop at once, starting with one held before it."""
+        self.held = False  # before looking: a signal in between is raised by the handler
+        try:
+            self._stop_if_pending()
+            yield
+        finally:
+            self.held = True
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        """The handler of both signals: holds it, or stops the command."""
+        if self.held or self.stopped:
+            if self.pending is None:
+                self.pending = signum
+            return
+        self._stop(signum)
+
+    def _stop_if_pending(self) -> None:
+        if self.pending is not None and not self.stopped:
+            self._stop(self.pending)
+
+    def _stop(self, signum: int) -> None:
+        """Raises the signal's exception, the only one `_Stop` raises."""
+        self.stopped = True
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait until the block is done (where signals can be blocked), so
-    that no temporary file is made without being recorded for removal."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    """Ctrl-C and SIGTERM wait until the block is done, then stop the command."""
+    stop = _Stop()
     try:
+        stop.install()
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        stop.uninstall()
+
+
+def _load_core() -> None:
+    """Has the core load NumPy's C API, with Ctrl-C and SIGTERM held.
+
+    The core loads it on its first call, running Python code (NumPy's version check); a
+    signal's exception raised in that code becomes a panic of the core, and the command
+    exits with status 1, not 143 or 130. Loaded here, before the first window, it is not
+    loaded in one."""
+    with _signals_held():
+        gradient(np.zeros(3))
 
 
 def _new_file(directory: Path, prefix: str, suffix: str) -> Path:
@@ -193,10 +285,6 @@ def _new_file(directory: Path, prefix: str, suffix: str) -> Path:
         except FileExistsError:
             continue
         return path
-
-
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
 
 
 def _reason(err: OSError) -> str:
@@ -350,6 +438,7 @@ def compute(args: Any, header: NpyHeader, spacings: list[Any]) -> bool:
     each = result.itemsize * math.prod(shape)
     _check_space(finals, each * len(axes), args.quiet)
     stream = sys.stderr if not args.quiet and sys.stderr.isatty() else None
+    _load_core()
     with _temporaries(finals) as outputs:
         # Where each axis's gradient goes: its own file, or its part of the stack.
         if stacked:
