@@ -207,9 +207,9 @@ where
                 checkpoint,
             )
         })?;
-        if raised != FpFlags::NONE {
+        if raised != FpFlags::NONE && acted_on(py, raised)? {
             // NumPy would warn, raise or call a handler, as `np.geterr()` says: the shim
-            // takes the call, and decides.
+            // takes the call, and reports as NumPy does.
             return Ok(None);
         }
     }
@@ -218,6 +218,14 @@ where
         Err(outs) => PyTuple::new(py, outs)?.into_any(),
     };
     Ok(Some(result))
+}
+
+/// Whether `np.geterr()` acts on any of the errors `raised` (the shim's rule, asked only
+/// when one was raised).
+fn acted_on(py: Python<'_>, raised: FpFlags) -> PyResult<bool> {
+    static ACTED_ON: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let acted_on = ACTED_ON.import(py, "ndgradient._fperrors", "acted_on")?;
+    acted_on.call1((raised.bits(),))?.is_truthy()
 }
 
 /// `count` outputs of `shape`, C- or Fortran-ordered as `np.empty_like` makes them: large

@@ -145,3 +145,19 @@ def test_clean_data_never_runs_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     with np.errstate(all="warn"), pytest.warns(RuntimeWarning):
         SIGNALLING["zero Python spacing"](lambda *a, **k: ndgradient.gradient(*a, **k, workers=1))
     assert len(runs) == 1
+
+
+def test_errors_numpy_ignores_keep_the_native_path() -> None:
+    # An underflow (ignored by default) leaves the common call native; with underflow
+    # reported it is handed to the shim, which reports it as NumPy does.
+    from ndgradient import _core
+
+    def shim(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("handed over")
+
+    f = np.array([0.0, 5e-324j])
+    assert _core.gradient(shim, f, 2).tolist() == [0j, 0j]
+    with np.errstate(under="raise"), pytest.raises(AssertionError, match="handed over"):
+        _core.gradient(shim, f, 2)
+    with np.errstate(under="raise"), pytest.raises(FloatingPointError, match="underflow"):
+        ndgradient.gradient(f, 2)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["report"]
+__all__ = ["acted_on", "report"]
 
 # NumPy's NPY_FPE_* bits and np.geterr()'s names, in the order NumPy handles them, each with
 # a one-element operation that raises that flag alone (with `inexact`, which NumPy ignores).
@@ -30,7 +30,8 @@ _CATEGORIES: tuple[tuple[int, str, Callable[[], Any]], ...] = (
 )
 
 
-def _acted_on(raised: int) -> bool:
+def acted_on(raised: int) -> bool:
+    """Whether ``np.geterr()`` acts on (does not ignore) any of the errors ``raised``."""
     settings: dict[str, Any] = {**np.geterr()}
     return any(raised & bit and settings[name] != "ignore" for bit, name, _ in _CATEGORIES)
 
@@ -39,7 +40,7 @@ def report(raised: int, reproduce: Callable[[], Any] | None) -> None:
     """Acts on the floating-point errors ``raised`` (NumPy's bits) as NumPy would have for
     the same call: by running ``reproduce`` (NumPy's own computation of it) if given, else by
     signalling each raised category once. Nothing is done if ``np.geterr()`` ignores them."""
-    if not raised or not _acted_on(raised):
+    if not raised or not acted_on(raised):
         return
     if reproduce is not None:
         reproduce()
