@@ -9,6 +9,7 @@
 //! * the *compute* type `T` of the division or weighted sum, NumPy's promotion of `A` with the
 //!   spacing's type (for instance `f64` for `f32` data with a `np.float64` spacing).
 
+use crate::fp_status::{self, FpFlags};
 use half::f16;
 use ndarray::ArrayView1;
 use num_complex::Complex;
@@ -251,9 +252,7 @@ pub fn f64_to_f16(value: f64) -> f16 {
     let rounded = if magnitude >= 65520.0 {
         // 65504 is the largest f16; 65520 lies halfway to the next binade and ties to inf.
         if magnitude.is_finite() {
-            // NumPy's conversion signals overflow; so does this multiplication, in the
-            // processor's flags the core reports (`crate::fp_status`).
-            std::hint::black_box(std::hint::black_box(f64::MAX) * 2.0);
+            fp_status::signal(FpFlags::OVERFLOW); // as NumPy's conversion signals it
         }
         0x7C00
     } else if magnitude < f64::powi(2.0, -14) {
@@ -261,8 +260,7 @@ pub fn f64_to_f16(value: f64) -> f16 {
         let steps = magnitude * f64::powi(2.0, 24);
         let rounded = steps.round_ties_even();
         if rounded != steps {
-            // Inexact and tiny: NumPy's conversion signals underflow; so does this.
-            std::hint::black_box(std::hint::black_box(f64::MIN_POSITIVE) * 0.5e-10);
+            fp_status::signal(FpFlags::UNDERFLOW); // inexact and tiny, as NumPy signals it
         }
         rounded as u16
     } else {
@@ -385,9 +383,15 @@ impl<R: Real> Field for Complex<R> {
     };
 }
 
+/// Not inlined: in a vectorised loop the compiler would compute every branch for every element
+/// and select (floating-point arithmetic is free of side effects to it), and a branch not
+/// taken, such as `y.re / y.im` for a real divisor, would raise floating-point errors NumPy
+/// does not raise (`crate::fp_status`).
+///
 /// NumPy's complex division (Smith's algorithm, scaled by the larger part of the divisor),
 /// with the NaN order of NumPy's compiled loop: its `in1r + in1i*rat` returns the product's
 /// NaN.
+#[inline(never)]
 fn complex_divide<R: Real>(x: Complex<R>, y: Complex<R>) -> Complex<R> {
     let zero = R::from_f64(0.0);
     let one = R::from_f64(1.0);
@@ -395,6 +399,10 @@ fn complex_divide<R: Real>(x: Complex<R>, y: Complex<R>) -> Complex<R> {
     let add = |a: R, b: R, order| propagate_nan(order, a, b, a + b);
     let mul = |a: R, b: R| propagate_nan(NanOrder::Left, a, b, a * b);
     let (yr_abs, yi_abs) = (abs(y.re), abs(y.im));
+    if yr_abs.is_nan() || yi_abs.is_nan() {
+        // NumPy's `in2r_abs >= in2i_abs` is a signalling comparison in C, Rust's is quiet.
+        fp_status::signal(FpFlags::INVALID);
+    }
     if yr_abs.to_f64() >= yi_abs.to_f64() {
         if yr_abs == zero && yi_abs == zero {
             // Division by zero: a complex inf or nan, each part divided by |0| = +0.

@@ -58,6 +58,27 @@ impl BitOrAssign for FpFlags {
     }
 }
 
+/// Raises `errors` in this thread's flags, as the arithmetic would: for what NumPy signals
+/// outside IEEE arithmetic (its float16 conversion, in software) or through an operation the
+/// compiler does not emit the same way (an ordered comparison of a NaN, which C compiles to a
+/// signalling compare and Rust to a quiet one).
+#[inline(never)]
+pub fn signal(errors: FpFlags) {
+    use std::hint::black_box;
+    if errors.contains(FpFlags::DIVIDE) {
+        black_box(black_box(1.0_f64) / black_box(0.0));
+    }
+    if errors.contains(FpFlags::OVERFLOW) {
+        black_box(black_box(f64::MAX) * black_box(2.0));
+    }
+    if errors.contains(FpFlags::UNDERFLOW) {
+        black_box(black_box(f64::MIN_POSITIVE) * black_box(1e-10));
+    }
+    if errors.contains(FpFlags::INVALID) {
+        black_box(black_box(f64::INFINITY) - black_box(f64::INFINITY));
+    }
+}
+
 /// Runs `work` on this thread and returns the errors its arithmetic raised. Nestable: the
 /// flags raised before are kept, and an enclosing `observe` sees these ones too.
 pub fn observe<R>(work: impl FnOnce() -> R) -> (R, FpFlags) {
@@ -185,6 +206,19 @@ mod tests {
         assert_eq!(raised(f64::INFINITY, f64::INFINITY, sub), FpFlags::INVALID);
         assert_eq!(raised(1.0, 3.0, div), FpFlags::NONE); // inexact only
         assert_eq!(raised(f64::NAN, 1.0, sub), FpFlags::NONE); // a quiet NaN raises nothing
+    }
+
+    #[test]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn signalled_errors_are_seen() {
+        for errors in [
+            FpFlags::DIVIDE,
+            FpFlags::OVERFLOW,
+            FpFlags::UNDERFLOW,
+            FpFlags::INVALID,
+        ] {
+            assert_eq!(observe(|| signal(errors)).1, errors);
+        }
     }
 
     #[test]

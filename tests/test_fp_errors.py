@@ -28,6 +28,7 @@ SIGNALLING: dict[str, Callable[[Callable[..., Any]], Any]] = {
     "float32 overflow": lambda g: g(np.array([-3e38, 0, 3e38], np.float32)),
     "float16 overflow": lambda g: g(np.array([-6e4, 0, 6e4], np.float16), 0.5),
     "complex, zero spacing": lambda g: g(np.array([1 + 1j, 2, 4]), np.float64(0.0)),
+    "complex, NaN coordinate": lambda g: g(np.zeros(3, complex), np.array([np.nan, 0, 1])),
     "2-D, second-order edges": lambda g: g(
         np.array([[0.0, 1e308, 1], [1.0, -1e308, 2], [2, 0, 3]]), 1.0, edge_order=2
     ),
