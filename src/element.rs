@@ -295,6 +295,15 @@ pub trait Field: Copy + Send + Sync + 'static {
     /// NumPy's promoted complex multiply, it makes no NaN from `0 * inf` in the other part).
     /// A NaN coefficient wins over a NaN part.
     fn scale(self, coefficient: Self::Real) -> Self;
+    /// [`add`](Field::add) and [`mul_real`](Field::mul_real) with the NaN the compiled code
+    /// happens to give: for loops that check their results with [`is_nan`](Field::is_nan)
+    /// and compute again, in order, where one is NaN (a result without a NaN had no NaN
+    /// operand anywhere, so its bits are the same).
+    fn add_unordered(self, rhs: Self) -> Self;
+    /// See [`add_unordered`](Field::add_unordered).
+    fn mul_real_unordered(self, coefficient: Self::Real) -> Self;
+    /// Whether any part is NaN.
+    fn is_nan(self) -> bool;
     /// [`scale`](Field::scale) by a coefficient that is not NaN, so that at most one operand
     /// of each product is, and no NaN rule is needed.
     fn scale_by_number(self, coefficient: Self::Real) -> Self;
@@ -345,6 +354,15 @@ impl<R: Real> Field for R {
     fn scale_by_number(self, coefficient: R) -> Self {
         coefficient * self
     }
+    fn add_unordered(self, rhs: Self) -> Self {
+        self + rhs
+    }
+    fn mul_real_unordered(self, coefficient: R) -> Self {
+        coefficient * self
+    }
+    fn is_nan(self) -> bool {
+        Real::is_nan(self)
+    }
     const DIVIDES_AS_RECIPROCAL_MULTIPLIES: bool = true;
     const TAILS: Option<usize> = R::TAILS;
 }
@@ -375,6 +393,21 @@ impl<R: Real> Field for Complex<R> {
     }
     fn scale_by_number(self, coefficient: R) -> Self {
         Complex::new(coefficient * self.re, coefficient * self.im)
+    }
+    fn add_unordered(self, rhs: Self) -> Self {
+        Complex::new(self.re + rhs.re, self.im + rhs.im)
+    }
+    fn mul_real_unordered(self, coefficient: R) -> Self {
+        // `complex_multiply`'s arithmetic by `(coefficient, 0)`, without its NaN selects.
+        let zero = R::from_f64(0.0);
+        let (im_im, im_re) = (zero * self.im, zero * self.re);
+        Complex::new(
+            coefficient.mul_add(self.re, -im_im),
+            coefficient.mul_add(self.im, im_re),
+        )
+    }
+    fn is_nan(self) -> bool {
+        self.re.is_nan() || self.im.is_nan()
     }
     const DIVIDES_AS_RECIPROCAL_MULTIPLIES: bool = false;
     const TAILS: Option<usize> = match R::TAILS {

@@ -92,6 +92,8 @@ fn apply<N: Dtypes, D: Dimension>(
 pub(crate) trait Multiply {
     /// Where NumPy computes the sum of the terms.
     const LOOPS: Loops;
+    /// Whether this is NumPy's promoted multiply (`Field::mul_real`).
+    const PROMOTES: bool;
     /// `weight * value`.
     fn apply<F: Field>(value: F, weight: F::Real) -> F;
     /// `sum + term`.
@@ -110,6 +112,7 @@ pub(crate) struct Scale;
 
 impl Multiply for Promote {
     const LOOPS: Loops = Loops::Arrays;
+    const PROMOTES: bool = true;
     #[inline(always)]
     fn apply<F: Field>(value: F, weight: F::Real) -> F {
         value.mul_real(weight, Loops::Arrays)
@@ -118,6 +121,7 @@ impl Multiply for Promote {
 
 impl Multiply for PromoteScalar {
     const LOOPS: Loops = Loops::Scalars;
+    const PROMOTES: bool = true;
     #[inline(always)]
     fn apply<F: Field>(value: F, weight: F::Real) -> F {
         value.mul_real(weight, Loops::Scalars)
@@ -126,6 +130,7 @@ impl Multiply for PromoteScalar {
 
 impl Multiply for Scale {
     const LOOPS: Loops = Loops::Arrays;
+    const PROMOTES: bool = false;
     #[inline(always)]
     fn apply<F: Field>(value: F, weight: F::Real) -> F {
         value.scale(weight)
@@ -281,9 +286,36 @@ fn non_uniform<N: Dtypes, M: Multiply, X: Real>(
     let term = |v: N::Stored, w: X| M::apply(N::load(v), w.convert::<Weight<N>>());
     let (f0, f1, f2) = (&f[0][..n], &f[1][..n], &f[2][..n]);
     let x = &x[first - 1..first + n + 1];
-    for j in 0..n {
-        let [a, b, c] = interior_weights(x[j + 1] - x[j], x[j + 2] - x[j + 1]);
-        out[j] = M::add(M::add(term(f0[j], a), term(f1[j], b)), term(f2[j], c)).cast();
+    let weights = |j: usize| interior_weights(x[j + 1] - x[j], x[j + 2] - x[j + 1]);
+    let in_order = |j: usize| {
+        let [a, b, c] = weights(j);
+        M::add(M::add(term(f0[j], a), term(f1[j], b)), term(f2[j], c))
+    };
+    if M::LOOPS != Loops::Arrays || !M::PROMOTES {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = in_order(j).cast();
+        }
+        return true;
+    }
+    // NumPy's NaN order costs a select per operation; a block is computed without it, and
+    // again with it only if it made a NaN (then some operand was one). Same bits either way.
+    let unordered = |v: N::Stored, w: X| N::load(v).mul_real_unordered(w.convert());
+    for start in (0..n).step_by(BLOCK) {
+        let block = start..(start + BLOCK).min(n);
+        let mut made_nan = false;
+        for j in block.clone() {
+            let [a, b, c] = weights(j);
+            let sum = unordered(f0[j], a)
+                .add_unordered(unordered(f1[j], b))
+                .add_unordered(unordered(f2[j], c));
+            made_nan |= sum.is_nan();
+            out[j] = sum.cast();
+        }
+        if made_nan {
+            for j in block {
+                out[j] = in_order(j).cast();
+            }
+        }
     }
     true
 }
