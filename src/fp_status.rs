@@ -7,8 +7,11 @@
 //! kernels stay as they are; [`observe`] brackets a piece of work, on whichever thread runs
 //! it, and the caller takes the union. On other architectures no flag is ever reported.
 //!
-//! Reading and writing the status register takes one instruction, with no Rust API but
-//! `asm!`: this module is the core's only `unsafe` code.
+//! Reading and writing the status register takes one instruction, with no safe Rust API:
+//! std's `_mm_getcsr`/`_mm_setcsr` are deprecated (in favour of `asm!`) and unsafe
+//! themselves, and aarch64 has no intrinsic at all. So each access is one `asm!` block,
+//! unsafe by the language's rule; this module is the pure core's only `unsafe` code (the
+//! binding's `memory.rs` is the other module allowed it).
 #![allow(unsafe_code)]
 
 use std::ops::{BitOr, BitOrAssign};
@@ -101,7 +104,8 @@ mod register {
     pub fn read() -> u32 {
         let mut csr: u32 = 0;
         // SAFETY: `stmxcsr` stores the 32-bit MXCSR into the 4 bytes at the given address,
-        // which is `csr`, a live, aligned, writable u32; it has no other effect.
+        // which is `csr`, a live, aligned, writable u32; it has no other effect. Unsafe only
+        // because inline assembly is; no safe API reads MXCSR.
         unsafe { asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack, preserves_flags)) };
         csr
     }
@@ -110,7 +114,7 @@ mod register {
         // SAFETY: `ldmxcsr` loads MXCSR from the 4 bytes at the given address, a live u32.
         // Callers pass a value read by `read` with only exception-flag bits changed, so the
         // rounding mode, masks and reserved bits stay as they were (a reserved bit set would
-        // fault).
+        // fault). Unsafe only because inline assembly is; no safe API writes MXCSR.
         unsafe { asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, preserves_flags)) };
     }
 
@@ -140,14 +144,16 @@ mod register {
 
     pub fn read() -> u64 {
         let fpsr: u64;
-        // SAFETY: reading FPSR into a general register has no other effect.
+        // SAFETY: reading FPSR into a general register has no other effect. Unsafe only
+        // because inline assembly is; Rust has no FPSR intrinsic.
         unsafe { asm!("mrs {}, fpsr", out(reg) fpsr, options(nostack, preserves_flags)) };
         fpsr
     }
 
     pub fn write(fpsr: u64) {
         // SAFETY: FPSR holds only status bits (no control); callers pass a value read by
-        // `read` with only exception-flag bits changed.
+        // `read` with only exception-flag bits changed. Unsafe only because inline assembly
+        // is; Rust has no FPSR intrinsic.
         unsafe { asm!("msr fpsr, {}", in(reg) fpsr, options(nostack, preserves_flags)) };
     }
 
