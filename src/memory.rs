@@ -489,7 +489,9 @@ impl Drop for Restore<'_> {
 
 /// Runs `allocate` (NumPy allocating ndgradient's outputs) with the pool's handler current,
 /// then restores the previous handler. With the automatic cap, the pool then keeps at most
-/// the large bytes this allocation asked for.
+/// the large bytes this allocation asked for, and gives back the idle blocks it did not take:
+/// they would take the room of its own outputs when those are freed (a loop whose sizes
+/// change would otherwise keep the previous size's blocks and map fresh ones every call).
 pub fn with_output_pool<'py, T>(
     py: Python<'py>,
     allocate: impl FnOnce() -> PyResult<T>,
@@ -513,7 +515,7 @@ pub fn with_output_pool<'py, T>(
     let bytes = restore.finish()?;
     if cap == Cap::Automatic && bytes > 0 {
         POOL.set_cap(bytes);
-        POOL.trim(bytes, unmap);
+        POOL.trim(0, unmap);
     }
     allocated
 }

@@ -209,6 +209,25 @@ def test_the_automatic_cap_follows_the_latest_call() -> None:
     assert 0 < pooled_bytes() <= int(_core.pool_stats()["cap_bytes"])
 
 
+def test_a_loop_of_a_new_size_is_served_whole() -> None:
+    # The blocks of an earlier size go when a call of a new size is made, so that all of its
+    # outputs are kept when they are freed, and the next call takes every one of them.
+    for first, then in ((OTHER_SHAPE, SHAPE), (SHAPE, OTHER_SHAPE)):
+        ndgradient.gradient(np.ones(first))
+        assert pooled_bytes() > 0
+        for _ in range(3):
+            outs = ndgradient.gradient(np.ones(then))
+            addresses = sorted(o.ctypes.data for o in outs)
+            del outs
+            stats = _core.pool_stats()
+            assert stats["blocks"] == 2
+            assert stats["pooled_bytes"] == stats["cap_bytes"] > 0
+        again = ndgradient.gradient(np.ones(then))
+        assert sorted(o.ctypes.data for o in again) == addresses
+        assert pooled_bytes() == 0
+        del again
+
+
 def test_threads_hammering_the_pool() -> None:
     shapes = [SHAPE, OTHER_SHAPE, (600, 2048)]
     inputs = [np.random.default_rng(i).standard_normal(s) for i, s in enumerate(shapes)]
