@@ -276,7 +276,7 @@ pub fn f64_to_f16(value: f64) -> f16 {
 ///
 /// Coefficients and spacings are always real; NumPy promotes them to the compute type, which
 /// for complex `T` means a zero imaginary part that still takes part in the arithmetic.
-pub trait Field: Copy + Send + Sync + 'static {
+pub trait Field: Copy + Default + Send + Sync + 'static {
     /// The real type of spacings and coefficients.
     type Real: Real;
     /// `self - rhs`, NumPy's `subtract`. A NaN `self` wins over a NaN `rhs`: x86's rule,

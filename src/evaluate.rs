@@ -10,16 +10,18 @@
 use crate::dtypes::{Dtypes, Weight};
 use crate::element::{exact_reciprocal, Cast, Field, Loops, Real, RealView};
 use crate::stencil::{interior_weights, Formula, Stencil, Term, Weights, MAX_TAPS};
+use crate::stream::{self, Store};
 use ndarray::{
     ArrayView, ArrayView1, ArrayViewMut, ArrayViewMut1, Axis, Dimension, Ix1, Slice, Zip,
 };
 use std::ops::Range;
 
-/// Points whose weights, or partial sums, are computed together.
-const BLOCK: usize = 256;
+/// Points whose weights, or partial sums, are computed together: a streamed block.
+const BLOCK: usize = stream::BLOCK;
 
 /// Writes the derivative at `points` along `axis` into `out`, whose index 0 along `axis` is
 /// point `out_first`. `f` spans the whole axis, and along the other axes what `out` spans.
+/// Contiguous runs of `out` are stored as `store` says.
 pub(crate) fn points<N: Dtypes, D: Dimension>(
     f: &ArrayView<'_, N::Stored, D>,
     out: &mut ArrayViewMut<'_, N::Data, D>,
@@ -27,6 +29,7 @@ pub(crate) fn points<N: Dtypes, D: Dimension>(
     axis: Axis,
     stencil: &Stencil<'_, Weight<N>>,
     points: Range<usize>,
+    store: Store,
 ) {
     let len = stencil.len();
     for piece in stencil.pieces() {
@@ -43,12 +46,12 @@ pub(crate) fn points<N: Dtypes, D: Dimension>(
             for i in a..b {
                 let out_i = out.slice_axis_mut(axis, at(i - out_first, 1));
                 let source = |k: usize| f.slice_axis(axis, at(piece.source(i, k, len), 1));
-                apply::<N, D>(out_i, &source, &piece.formula, i, axis);
+                apply::<N, D>(out_i, &source, &piece.formula, i, axis, store);
             }
         } else {
             let out_run = out.slice_axis_mut(axis, at(a - out_first, b - a));
             let source = |k: usize| f.slice_axis(axis, at(piece.source(a, k, len), b - a));
-            apply::<N, D>(out_run, &source, &piece.formula, a, axis);
+            apply::<N, D>(out_run, &source, &piece.formula, a, axis, store);
         }
     }
 }
@@ -63,22 +66,14 @@ fn apply<N: Dtypes, D: Dimension>(
     formula: &Formula<'_, Weight<N>>,
     first: usize,
     axis: Axis,
+    store: Store,
 ) {
     match formula {
-        Formula::Quotient { divisor } => {
-            let divisor = *divisor;
-            let (lo, hi) = (source(0), source(1));
-            let zip = Zip::from(out).and(&lo).and(&hi);
-            // Division is the slowest step here (a few cycles per element, vectorised or not);
-            // by a power of two (the default spacing's 2.0 and 1.0) real types get the same
-            // bits from a multiplication by the exact reciprocal.
-            let reciprocal = exact_reciprocal(divisor)
-                .filter(|_| <N::Compute as Field>::DIVIDES_AS_RECIPROCAL_MULTIPLIES);
-            match reciprocal {
-                Some(r) => zip.for_each(|o, &lo, &hi| *o = N::reciprocal_quotient(lo, hi, r)),
-                None => zip.for_each(|o, &lo, &hi| *o = N::quotient(lo, hi, divisor)),
-            }
-        }
+        Formula::Quotient { divisor } => quotient::<N, D>(out, source, *divisor, store),
+        // Sums are stored as usual whatever `store` says: streamed a line at a time, their
+        // loops were measured slower than ordinary stores (accuracy=4 on 2048² 20.5 against
+        // 26 ms, coordinates 1e7 17 against 35 ms), and streamed from a larger buffer they
+        // gain nothing (`stream`).
         Formula::Sum { term, weights } => match term {
             Term::Promoted => sum::<N, D, Promote>(out, source, weights, first, axis),
             Term::PromotedScalar => sum::<N, D, PromoteScalar>(out, source, weights, first, axis),
@@ -87,13 +82,48 @@ fn apply<N: Dtypes, D: Dimension>(
     }
 }
 
+/// `(f[i + 1] - f[i - 1]) / divisor` (or a one-sided difference) over a run.
+fn quotient<N: Dtypes, D: Dimension>(
+    mut out: ArrayViewMut<'_, N::Data, D>,
+    source: Source<'_, '_, N::Stored, D>,
+    divisor: Weight<N>,
+    store: Store,
+) {
+    let (lo, hi) = (source(0), source(1));
+    // Division is the slowest step here (a few cycles per element, vectorised or not); by a
+    // power of two (the default spacing's 2.0 and 1.0) real types get the same bits from a
+    // multiplication by the exact reciprocal.
+    let reciprocal = exact_reciprocal(divisor)
+        .filter(|_| <N::Compute as Field>::DIVIDES_AS_RECIPROCAL_MULTIPLIES);
+    if let (Some(o), Some(lo), Some(hi)) = (out.as_slice_mut(), lo.as_slice(), hi.as_slice()) {
+        match reciprocal {
+            Some(r) => stream::fill(o, store, |range, block| {
+                let pairs = lo[range.clone()].iter().zip(&hi[range]);
+                for (b, (&lo, &hi)) in block.iter_mut().zip(pairs) {
+                    *b = N::reciprocal_quotient(lo, hi, r);
+                }
+            }),
+            None => stream::fill(o, store, |range, block| {
+                let pairs = lo[range.clone()].iter().zip(&hi[range]);
+                for (b, (&lo, &hi)) in block.iter_mut().zip(pairs) {
+                    *b = N::quotient(lo, hi, divisor);
+                }
+            }),
+        }
+        return;
+    }
+    let zip = Zip::from(out).and(&lo).and(&hi);
+    match reciprocal {
+        Some(r) => zip.for_each(|o, &lo, &hi| *o = N::reciprocal_quotient(lo, hi, r)),
+        None => zip.for_each(|o, &lo, &hi| *o = N::quotient(lo, hi, divisor)),
+    }
+}
+
 /// One [`Term`]'s multiplication and sum, as a type, so that the loops below are compiled
 /// once per term with nothing to decide per element.
 pub(crate) trait Multiply {
     /// Where NumPy computes the sum of the terms.
     const LOOPS: Loops;
-    /// Whether this is NumPy's promoted multiply (`Field::mul_real`).
-    const PROMOTES: bool;
     /// `weight * value`.
     fn apply<F: Field>(value: F, weight: F::Real) -> F;
     /// `sum + term`.
@@ -101,6 +131,9 @@ pub(crate) trait Multiply {
     fn add<F: Field>(sum: F, term: F) -> F {
         sum.add(term, Self::LOOPS)
     }
+    /// [`apply`](Multiply::apply) without its NaN rule: the same bits wherever the result
+    /// is not NaN (see [`Field::add_unordered`]).
+    fn apply_unordered<F: Field>(value: F, weight: F::Real) -> F;
 }
 
 /// [`Term::Promoted`].
@@ -112,28 +145,37 @@ pub(crate) struct Scale;
 
 impl Multiply for Promote {
     const LOOPS: Loops = Loops::Arrays;
-    const PROMOTES: bool = true;
     #[inline(always)]
     fn apply<F: Field>(value: F, weight: F::Real) -> F {
         value.mul_real(weight, Loops::Arrays)
+    }
+    #[inline(always)]
+    fn apply_unordered<F: Field>(value: F, weight: F::Real) -> F {
+        value.mul_real_unordered(weight)
     }
 }
 
 impl Multiply for PromoteScalar {
     const LOOPS: Loops = Loops::Scalars;
-    const PROMOTES: bool = true;
     #[inline(always)]
     fn apply<F: Field>(value: F, weight: F::Real) -> F {
         value.mul_real(weight, Loops::Scalars)
+    }
+    #[inline(always)]
+    fn apply_unordered<F: Field>(value: F, weight: F::Real) -> F {
+        value.mul_real_unordered(weight)
     }
 }
 
 impl Multiply for Scale {
     const LOOPS: Loops = Loops::Arrays;
-    const PROMOTES: bool = false;
     #[inline(always)]
     fn apply<F: Field>(value: F, weight: F::Real) -> F {
         value.scale(weight)
+    }
+    #[inline(always)]
+    fn apply_unordered<F: Field>(value: F, weight: F::Real) -> F {
+        value.scale_by_number(weight)
     }
 }
 
@@ -166,42 +208,71 @@ fn sum<N: Dtypes, D: Dimension, M: Multiply>(
     }
 }
 
+/// `sums[j] = w[0] * taps[0][range][j] + w[1] * taps[1][range][j] + ...`, in NumPy's order
+/// of operations; with its NaN rule if `ORDERED`, otherwise with the NaN the compiled code
+/// gives (the same bits wherever a sum is not NaN).
+#[inline(always)]
+fn weighted_sums<N: Dtypes, M: Multiply, const ORDERED: bool>(
+    sums: &mut Vec<N::Compute>,
+    taps: &[&[N::Stored]],
+    w: &[Weight<N>],
+    range: Range<usize>,
+) {
+    let term = |v: N::Stored, w: Weight<N>| {
+        if ORDERED {
+            M::apply(N::load(v), w)
+        } else {
+            M::apply_unordered(N::load(v), w)
+        }
+    };
+    let add = |sum: N::Compute, term: N::Compute| {
+        if ORDERED {
+            M::add(sum, term)
+        } else {
+            sum.add_unordered(term)
+        }
+    };
+    sums.clear();
+    sums.extend(taps[0][range.clone()].iter().map(|&v| term(v, w[0])));
+    for (tap, &wk) in taps.iter().zip(w).skip(1) {
+        for (s, &v) in sums.iter_mut().zip(&tap[range.clone()]) {
+            *s = add(*s, term(v, wk));
+        }
+    }
+}
+
 /// A run whose points share their weights `w`, one per tap.
 fn same<N: Dtypes, D: Dimension, M: Multiply>(
-    out: ArrayViewMut<'_, N::Data, D>,
+    mut out: ArrayViewMut<'_, N::Data, D>,
     source: Source<'_, '_, N::Stored, D>,
     w: &[Weight<N>],
 ) {
-    let term = |v: N::Stored, w: Weight<N>| M::apply(N::load(v), w);
-    if let [w0, w1, w2] = *w {
-        Zip::from(out)
-            .and(&source(0))
-            .and(&source(1))
-            .and(&source(2))
-            .for_each(|o, &a, &b, &c| {
-                *o = M::add(M::add(term(a, w0), term(b, w1)), term(c, w2)).cast();
-            });
-        return;
-    }
     let taps: Vec<_> = (0..w.len()).map(source).collect();
     let mut sums: Vec<N::Compute> = Vec::with_capacity(BLOCK);
     let slices: Option<Vec<&[N::Stored]>> = taps.iter().map(|t| t.as_slice()).collect();
-    let mut out = out;
     if let (Some(slices), Some(outputs)) = (slices, out.as_slice_mut()) {
-        // Contiguous runs (rows, and the hyperplanes of a C or Fortran array): slice loops.
-        for start in (0..outputs.len()).step_by(BLOCK) {
-            let end = (start + BLOCK).min(outputs.len());
-            sums.clear();
-            sums.extend(slices[0][start..end].iter().map(|&v| term(v, w[0])));
-            for (tap, &wk) in slices.iter().zip(w).skip(1) {
-                for (s, &v) in sums.iter_mut().zip(&tap[start..end]) {
-                    *s = M::add(*s, term(v, wk));
-                }
+        // Contiguous runs (rows, and the hyperplanes of a C or Fortran array): a block is
+        // computed without NumPy's NaN selects, and again with them only if it made a NaN.
+        stream::fill(outputs, Store::Cached, |range, block| {
+            weighted_sums::<N, M, false>(&mut sums, &slices, w, range.clone());
+            if sums.iter().any(|s| s.is_nan()) {
+                weighted_sums::<N, M, true>(&mut sums, &slices, w, range);
             }
-            for (o, s) in outputs[start..end].iter_mut().zip(&sums) {
+            for (o, s) in block.iter_mut().zip(&sums) {
                 *o = s.cast();
             }
-        }
+        });
+        return;
+    }
+    let term = |v: N::Stored, w: Weight<N>| M::apply(N::load(v), w);
+    if let [w0, w1, w2] = *w {
+        Zip::from(out)
+            .and(&taps[0])
+            .and(&taps[1])
+            .and(&taps[2])
+            .for_each(|o, &a, &b, &c| {
+                *o = M::add(M::add(term(a, w0), term(b, w1)), term(c, w2)).cast();
+            });
         return;
     }
     // Any other layout: the views in their common logical order, a block at a time.
@@ -284,39 +355,29 @@ fn non_uniform<N: Dtypes, M: Multiply, X: Real>(
     };
     let n = out.len();
     let term = |v: N::Stored, w: X| M::apply(N::load(v), w.convert::<Weight<N>>());
+    let unordered = |v: N::Stored, w: X| M::apply_unordered(N::load(v), w.convert::<Weight<N>>());
     let (f0, f1, f2) = (&f[0][..n], &f[1][..n], &f[2][..n]);
     let x = &x[first - 1..first + n + 1];
     let weights = |j: usize| interior_weights(x[j + 1] - x[j], x[j + 2] - x[j + 1]);
-    let in_order = |j: usize| {
-        let [a, b, c] = weights(j);
-        M::add(M::add(term(f0[j], a), term(f1[j], b)), term(f2[j], c))
-    };
-    if M::LOOPS != Loops::Arrays || !M::PROMOTES {
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = in_order(j).cast();
-        }
-        return true;
-    }
     // NumPy's NaN order costs a select per operation; a block is computed without it, and
     // again with it only if it made a NaN (then some operand was one). Same bits either way.
-    let unordered = |v: N::Stored, w: X| N::load(v).mul_real_unordered(w.convert());
-    for start in (0..n).step_by(BLOCK) {
-        let block = start..(start + BLOCK).min(n);
+    stream::fill(out, Store::Cached, |range, block| {
         let mut made_nan = false;
-        for j in block.clone() {
+        for (o, j) in block.iter_mut().zip(range.clone()) {
             let [a, b, c] = weights(j);
             let sum = unordered(f0[j], a)
                 .add_unordered(unordered(f1[j], b))
                 .add_unordered(unordered(f2[j], c));
             made_nan |= sum.is_nan();
-            out[j] = sum.cast();
+            *o = sum.cast();
         }
         if made_nan {
-            for j in block {
-                out[j] = in_order(j).cast();
+            for (o, j) in block.iter_mut().zip(range) {
+                let [a, b, c] = weights(j);
+                *o = M::add(M::add(term(f0[j], a), term(f1[j], b)), term(f2[j], c)).cast();
             }
         }
-    }
+    });
     true
 }
 

@@ -33,6 +33,7 @@ pub mod pool;
 pub mod reference;
 pub mod request;
 pub mod stencil;
+pub mod stream;
 pub mod tails;
 pub mod threads;
 pub mod walk;

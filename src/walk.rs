@@ -19,6 +19,7 @@ use crate::error::GradientError;
 use crate::evaluate;
 use crate::fp_status::FpFlags;
 use crate::stencil::Stencil;
+use crate::stream::Store;
 use crate::threads::{self, Divisible, Execution};
 use ndarray::{
     ArrayView, ArrayViewD, ArrayViewMut, ArrayViewMutD, Axis, Dimension, Ix1, Ix2, IxDyn,
@@ -96,6 +97,7 @@ pub fn gradient_part<N: Dtypes>(
         .map(|o| Job {
             axis: position(o.axis),
             stencil: o.stencil,
+            store: Store::for_output(o.out.len() * std::mem::size_of::<N::Data>()),
             out: o.out.permuted_axes(order.clone()),
         })
         .collect();
@@ -144,10 +146,12 @@ pub(crate) fn memory_order<S>(f: &ArrayViewD<'_, S>) -> IxDyn {
     order
 }
 
-/// An output during the walk: `axis` and `out` are relative to the current (sub)view.
+/// An output during the walk: `axis` and `out` are relative to the current (sub)view;
+/// `store` is decided by the whole output's size.
 struct Job<'a, 'x, N: Dtypes, D: Dimension> {
     axis: usize,
     stencil: &'a Stencil<'x, Weight<N>>,
+    store: Store,
     out: ArrayViewMut<'a, N::Data, D>,
 }
 
@@ -166,11 +170,13 @@ impl<N: Dtypes, D: Dimension> Divisible for Jobs<'_, '_, N, D> {
             left.push(Job {
                 axis: job.axis,
                 stencil: job.stencil,
+                store: job.store,
                 out: a,
             });
             right.push(Job {
                 axis: job.axis,
                 stencil: job.stencil,
+                store: job.store,
                 out: b,
             });
         }
@@ -236,6 +242,7 @@ fn start<N: Dtypes>(
                 .map(|job| Job {
                     axis: job.axis,
                     stencil: job.stencil,
+                    store: job.store,
                     out: job.out.into_dimensionality().expect("the input's shape"),
                 })
                 .collect(),
@@ -247,6 +254,7 @@ fn start<N: Dtypes>(
         .map(|job| Job {
             axis: job.axis,
             stencil: job.stencil,
+            store: job.store,
             out: job.out.slice_axis_move(Axis(0), Slice::from(part.clone())),
         })
         .collect();
@@ -311,11 +319,12 @@ fn descend<N: Dtypes, D: Descend>(
                 let mut out = job
                     .out
                     .slice_axis_mut(Axis(0), Slice::from(p - first..p - first + 1));
-                evaluate::points::<N, D>(f, &mut out, p, Axis(0), job.stencil, p..p + 1);
+                evaluate::points::<N, D>(f, &mut out, p, Axis(0), job.stencil, p..p + 1, job.store);
             } else {
                 inner.push(Job {
                     axis: job.axis - 1,
                     stencil: job.stencil,
+                    store: job.store,
                     out: job.out.index_axis_mut(Axis(0), p - first),
                 });
             }
@@ -349,11 +358,20 @@ fn chunks<N: Dtypes, D: Dimension>(
                 .out
                 .slice_axis_mut(Axis(0), Slice::from(start - first..end - first));
             if job.axis == 0 {
-                evaluate::points::<N, D>(f, &mut out, start, Axis(0), job.stencil, start..end);
+                let range = start..end;
+                evaluate::points::<N, D>(
+                    f,
+                    &mut out,
+                    start,
+                    Axis(0),
+                    job.stencil,
+                    range,
+                    job.store,
+                );
             } else {
                 let axis = Axis(job.axis);
                 let all = 0..f.len_of(axis);
-                evaluate::points::<N, D>(&block, &mut out, 0, axis, job.stencil, all);
+                evaluate::points::<N, D>(&block, &mut out, 0, axis, job.stencil, all, job.store);
             }
         }
     }
