@@ -7,7 +7,8 @@
 //! * [`stencil`]: what a derivative along an axis is made of (pieces of points, taps,
 //!   weights, formulas) and NumPy's stencil; [`extended`]: the periodic and higher-accuracy
 //!   stencils, as other constructors of the same type;
-//! * [`evaluate`]: a stencil's arithmetic over a run of points; [`walk`]: the one traversal of
+//! * [`evaluate`]: a stencil's arithmetic over a run of points; [`stream`]: how its results
+//!   reach memory (streaming stores for large outputs); [`walk`]: the one traversal of
 //!   memory that computes every requested axis in one pass;
 //! * [`fp_status`]: the floating-point errors the arithmetic raised, read from the processor;
 //! * [`threads`]: where work runs, decided once per call; [`request`]: the entry point
@@ -20,8 +21,9 @@
 //! only extracts arguments, releases the GIL, calls [`request::gradient`] and maps errors, and
 //! its `memory` module is the NumPy memory handler that serves outputs from the pool. The core
 //! has no PyO3 types, and `unsafe_code` is denied crate-wide in `Cargo.toml`: it is allowed in
-//! `memory`, the FFI with NumPy's allocator, and in [`fp_status`], the two instructions that
-//! read and write the floating-point status register.
+//! `memory`, the FFI with NumPy's allocator, in [`fp_status`], the two instructions that
+//! read and write the floating-point status register, and in [`stream`], the streaming-store
+//! copy of a cache line and its fence.
 
 pub mod dtypes;
 pub mod element;

@@ -23,7 +23,7 @@
 //!
 //! The intrinsics take raw pointers, so they are `unsafe` by the language's rule however
 //! they are used: this module is the core's second and last `unsafe` code (after
-//! [`crate::fp_status`]), a copy loop and a fence.
+//! [`crate::fp_status`]), the copy of one line and a fence.
 #![allow(unsafe_code)]
 
 use std::ops::Range;
@@ -34,7 +34,8 @@ use std::ops::Range;
 pub const MIN_STREAMED_BYTES: usize = 32 << 20;
 
 /// Runs of fewer bytes than this are stored as usual even in a streamed output: the fence
-/// that ends a streamed run waits for its last lines to reach memory.
+/// that ends a streamed run waits for its last lines to reach memory. (Streaming the 2 KiB
+/// rows of a 256³ call too, 1 KiB up, measured 10% slower than leaving them cached.)
 pub const MIN_STREAMED_RUN_BYTES: usize = 16 << 10;
 
 /// Elements computed, and buffered, at a time.
