@@ -112,8 +112,10 @@ pub trait Divisible: Sized + Send {
 /// Runs `leaf(work, first)` on pieces of `work`, cut in halves and run on both sides of a
 /// `rayon::join` while `execution` is parallel and a piece has more than `2 * grain` units of
 /// `unit_size` elements each; `first` is the piece's first unit within the whole. Returns the
-/// floating-point errors the leaves raised, on whichever threads they ran (a leaf returns
-/// those of work it handed on to other threads itself).
+/// floating-point errors the leaves raised on threads other than the caller's, or on any
+/// thread where `execution` is parallel (a leaf returns those of work it handed on to other
+/// threads itself); a serial leaf's own errors stay in the calling thread's flags, for its
+/// enclosing [`fp_status::observe`] to read.
 pub fn halves<W: Divisible>(
     work: W,
     first: usize,
@@ -131,6 +133,12 @@ pub fn halves<W: Divisible>(
             || halves(right, first + mid, unit_size, grain, execution, leaf),
         );
         return a | b;
+    }
+    if !execution.is_parallel() {
+        // On the calling thread, whose flags whoever observes that thread (`run`, or the
+        // parallel leaf this work is part of) reads: no register access per leaf (a serial
+        // walk calls this once per row, and each access costs tens of cycles).
+        return leaf(work, first);
     }
     let (handed_on, own) = fp_status::observe(|| leaf(work, first));
     handed_on | own

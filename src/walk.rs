@@ -5,8 +5,8 @@
 //! derivatives from the hyperplanes its stencil reads around `p`, then recurses into
 //! hyperplane `p` for the inner axes, down to rows. An input row is therefore fetched from
 //! memory once and reused from cache by every output that needs it, and each output is
-//! written once. Hyperplanes too small to be worth a descent (short rows, small planes) are
-//! taken a chunk at a time instead, every axis over the whole chunk.
+//! written once. The rows of a plane, and hyperplanes too small to be worth a descent, are
+//! taken a chunk at a time instead (a chunk stays in cache), every axis over the whole chunk.
 //!
 //! Work is split between threads along the outermost axis, or along a long row
 //! ([`threads::halves`]), each thread writing, and so first-touching, its own part of every
@@ -293,7 +293,11 @@ fn walk<N: Dtypes, D: Descend>(
             } else {
                 Execution::Serial
             };
-            if f.ndim() == 1 || plane < MIN_PLANE_ELEMENTS {
+            // A plane's rows a chunk at a time rather than one descent each: a descent per
+            // row cost a fifth of a 256³ call in slicing and calls. Not where the level below
+            // would split a single long row between threads.
+            let rows = f.ndim() == 2 && !inner.is_parallel();
+            if f.ndim() == 1 || plane < MIN_PLANE_ELEMENTS || rows {
                 chunks::<N, D>(f, jobs, first, plane);
                 FpFlags::NONE
             } else {
