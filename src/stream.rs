@@ -38,7 +38,7 @@ pub const MIN_STREAMED_BYTES: usize = 32 << 20;
 /// rows of a 256³ call too, 1 KiB up, measured 10% slower than leaving them cached.)
 pub const MIN_STREAMED_RUN_BYTES: usize = 16 << 10;
 
-/// Elements computed, and buffered, at a time.
+/// Elements computed at a time where stores are ordinary.
 pub const BLOCK: usize = 256;
 
 /// How an output's values are stored.
@@ -63,8 +63,9 @@ impl Store {
 
 /// Fills `out` a block of at most [`BLOCK`] elements at a time: `compute(range, block)`
 /// writes the values of `out[range]` into `block` (of `range.len()` elements). Where `store`
-/// streams and the run is long enough, the blocks are a buffer streamed out; otherwise they
-/// are `out`'s own elements.
+/// streams and the run is long enough, each whole cache line of `out` is a block of its own,
+/// computed into a line buffer and streamed out; otherwise the blocks are `out`'s own
+/// elements.
 pub fn fill<T: Copy + Default>(
     out: &mut [T],
     store: Store,

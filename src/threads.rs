@@ -111,11 +111,11 @@ pub trait Divisible: Sized + Send {
 
 /// Runs `leaf(work, first)` on pieces of `work`, cut in halves and run on both sides of a
 /// `rayon::join` while `execution` is parallel and a piece has more than `2 * grain` units of
-/// `unit_size` elements each; `first` is the piece's first unit within the whole. Returns the
-/// floating-point errors the leaves raised on threads other than the caller's, or on any
-/// thread where `execution` is parallel (a leaf returns those of work it handed on to other
-/// threads itself); a serial leaf's own errors stay in the calling thread's flags, for its
-/// enclosing [`fp_status::observe`] to read.
+/// `unit_size` elements each; `first` is the piece's first unit within the whole. Where
+/// `execution` is parallel, returns the floating-point errors the leaves raised, on whichever
+/// threads they ran; where it is serial, the leaf's own errors stay in the calling thread's
+/// flags, for the [`fp_status::observe`] around that thread's work to read. (A leaf returns
+/// those of work it handed on to other threads itself.)
 pub fn halves<W: Divisible>(
     work: W,
     first: usize,
