@@ -5,7 +5,7 @@
 
 use crate::common_call;
 use crate::dtypes::Promotion;
-use crate::element::{Cast, Field};
+use crate::element::{Cast, Field, Half};
 use crate::error::GradientError;
 use crate::fp_status::FpFlags;
 use crate::memory;
@@ -93,12 +93,12 @@ macro_rules! dispatch {
     };
 }
 
-/// A coordinate array as the core reads it: borrowed in its float type, or integers converted
-/// to float64 as NumPy converts them.
+/// A coordinate array as the core reads it: borrowed in its float type, float16 copied as the
+/// core's [`Half`], or integers converted to float64 as NumPy converts them.
 enum HeldCoordinates<'py> {
     F64(PyReadonlyArray1<'py, f64>),
     F32(PyReadonlyArray1<'py, f32>),
-    F16(PyReadonlyArray1<'py, f16>),
+    F16(Array1<Half>),
     Converted(Array1<f64>),
 }
 
@@ -134,7 +134,10 @@ impl<'py> HeldSpacing<'py> {
         let held = match kind(x) {
             (b'f', 8) => HeldCoordinates::F64(x.cast::<PyArray1<f64>>()?.try_readonly()?),
             (b'f', 4) => HeldCoordinates::F32(x.cast::<PyArray1<f32>>()?.try_readonly()?),
-            (b'f', 2) => HeldCoordinates::F16(x.cast::<PyArray1<f16>>()?.try_readonly()?),
+            (b'f', 2) => {
+                let x = x.cast::<PyArray1<f16>>()?.try_readonly()?;
+                HeldCoordinates::F16(x.as_array().mapv(Half))
+            }
             (b'i', 8) => ints::<i64>(x)?,
             (b'i', 4) => ints::<i32>(x)?,
             (b'i', 2) => ints::<i16>(x)?,
@@ -154,7 +157,7 @@ impl<'py> HeldSpacing<'py> {
             HeldSpacing::Coordinates(x) => Spacing::Coordinates(match x {
                 HeldCoordinates::F64(x) => Coordinates::F64(x.as_array()),
                 HeldCoordinates::F32(x) => Coordinates::F32(x.as_array()),
-                HeldCoordinates::F16(x) => Coordinates::F16(x.as_array()),
+                HeldCoordinates::F16(x) => Coordinates::F16(x.view()),
                 HeldCoordinates::Converted(x) => Coordinates::F64(x.view()),
             }),
         }

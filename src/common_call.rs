@@ -9,7 +9,7 @@
 
 use crate::binding::{computed, edge_order_of, UniformTuple};
 use crate::dtypes::{Promotion, Weight};
-use crate::element::{Cast, Field, Real};
+use crate::element::{Cast, Field, Half, Real};
 use crate::error::GradientError;
 use crate::fp_status::FpFlags;
 use crate::memory;
@@ -317,7 +317,7 @@ fn python_number_spacing(dx: f64, code: &str, edge_order: u64) -> PyResult<Unifo
     match code {
         "d" | "D" => Ok(tuple::<f64>(dx, edge_order)),
         "f" | "F" => Ok(tuple::<f32>(dx, edge_order)),
-        "e" => Ok(tuple::<f16>(dx, edge_order)),
+        "e" => Ok(tuple::<Half>(dx, edge_order)),
         _ => Err(GradientError::UnsupportedDtype {
             what: format!("compute dtype {code:?}"),
         }

@@ -16,10 +16,7 @@ use num_complex::Complex;
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-/// A real IEEE type in which NumPy computes: `f16`, `f32` or `f64`.
-///
-/// `f16` arithmetic is done by `half` in `f32` and rounded once to `f16`, as NumPy's float16
-/// loops do; both are the correctly rounded result.
+/// A real IEEE type in which NumPy computes: [`Half`] (NumPy's float16), `f32` or `f64`.
 pub trait Real:
     Copy
     + Debug
@@ -134,7 +131,7 @@ fn propagate_nan_fused<R: Real>(a: R, b: R, c: R, result: R) -> R {
 pub enum RealView<'x> {
     F64(ArrayView1<'x, f64>),
     F32(ArrayView1<'x, f32>),
-    F16(ArrayView1<'x, f16>),
+    F16(ArrayView1<'x, Half>),
 }
 
 impl RealView<'_> {
@@ -207,31 +204,94 @@ impl Real for f32 {
     }
 }
 
-impl Real for f16 {
+/// NumPy's float16 as the core computes in it: each operation in `f32` and rounded once to
+/// `f16`, as NumPy's float16 loops do, with conversions of its own in both directions
+/// ([`f64_to_f16`] signals overflow and underflow as NumPy's does).
+///
+/// `half::f16`'s arithmetic is not used: where the processor has F16C, it converts with
+/// instructions of four lanes whose other three the compiler may leave holding any bits, and
+/// a conversion of those raises floating-point errors no operation of the call raised
+/// (`crate::fp_status`). `f16` remains the type of stored values, converted to and from this
+/// one by their bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(transparent)]
+pub struct Half(pub f16);
+
+impl Half {
+    /// This value in `f32`: exact.
+    #[inline]
+    fn to_f32(self) -> f32 {
+        f16_to_f64(self.0) as f32 // exact in f32, so the narrowing raises nothing
+    }
+
+    /// `value` rounded to the nearest `f16` (ties to even).
+    #[inline]
+    fn from_f32(value: f32) -> Half {
+        Half(f64_to_f16(f64::from(value)))
+    }
+}
+
+macro_rules! half_arithmetic {
+    ($($trait:ident $method:ident $op:tt),*) => {$(
+        impl $trait for Half {
+            type Output = Half;
+            #[inline]
+            fn $method(self, rhs: Half) -> Half {
+                Half::from_f32(self.to_f32() $op rhs.to_f32())
+            }
+        }
+    )*};
+}
+half_arithmetic!(Add add +, Sub sub -, Mul mul *, Div div /);
+
+impl Neg for Half {
+    type Output = Half;
+    fn neg(self) -> Half {
+        Half(-self.0) // the sign bit alone
+    }
+}
+
+impl Real for Half {
     fn view(x: ArrayView1<'_, Self>) -> RealView<'_> {
         RealView::F16(x)
     }
     fn from_f64(value: f64) -> Self {
-        f64_to_f16(value)
+        Half(f64_to_f16(value))
     }
     fn to_f64(self) -> f64 {
-        f16::to_f64(self)
+        f16_to_f64(self.0)
     }
     fn mul_add(self, a: Self, b: Self) -> Self {
         // The exact product of two f16 values fits in f64, so one f64 fma rounds once to f64
         // and the final rounding to f16 is innocuous (53 >= 2 * 11 + 2).
-        f64_to_f16(self.to_f64().mul_add(a.to_f64(), b.to_f64()))
+        Half::from_f64(self.to_f64().mul_add(a.to_f64(), b.to_f64()))
     }
     fn is_nan(self) -> bool {
-        f16::is_nan(self)
+        self.0.is_nan()
     }
     fn quieted(self) -> Self {
-        f16::from_bits(self.to_bits() | 1 << 9)
+        Half(f16::from_bits(self.0.to_bits() | 1 << 9))
     }
     const TAILS: Option<usize> = None;
     fn nan_order(_: Loops) -> NanOrder {
         NanOrder::Right
     }
+}
+
+/// The `f64` of the same value: exact, by its bits (NaN payloads kept, signalling ones too,
+/// as NumPy's `npy_half_to_double` keeps them).
+pub fn f16_to_f64(value: f16) -> f64 {
+    let bits = value.to_bits();
+    let sign = u64::from(bits >> 15) << 63;
+    let exponent = u64::from((bits >> 10) & 0x1F);
+    let fraction = u64::from(bits & 0x3FF);
+    let magnitude = match exponent {
+        // Zero or subnormal: a whole number of 2^-24 steps (an exact product).
+        0 => (fraction as f64 * f64::powi(2.0, -24)).to_bits(),
+        0x1F => 0x7FF0_0000_0000_0000 | fraction << 42,
+        _ => (exponent + 1023 - 15) << 52 | fraction << 42,
+    };
+    f64::from_bits(sign | magnitude)
 }
 
 /// Rounds an `f64` to the nearest `f16` (ties to even), as NumPy's `npy_double_to_half` does.
@@ -416,6 +476,43 @@ impl<R: Real> Field for Complex<R> {
     };
 }
 
+/// A stored float16 in NumPy's arithmetic: that of [`Half`], by its bits.
+impl Field for f16 {
+    type Real = Half;
+    fn sub(self, rhs: Self) -> Self {
+        Field::sub(Half(self), Half(rhs)).0
+    }
+    fn add(self, rhs: Self, loops: Loops) -> Self {
+        Field::add(Half(self), Half(rhs), loops).0
+    }
+    fn add_ordered(self, rhs: Self, order: NanOrder) -> Self {
+        Half(self).add_ordered(Half(rhs), order).0
+    }
+    fn div_real(self, divisor: Half) -> Self {
+        Half(self).div_real(divisor).0
+    }
+    fn mul_real(self, coefficient: Half, loops: Loops) -> Self {
+        Half(self).mul_real(coefficient, loops).0
+    }
+    fn scale(self, coefficient: Half) -> Self {
+        Half(self).scale(coefficient).0
+    }
+    fn add_unordered(self, rhs: Self) -> Self {
+        Half(self).add_unordered(Half(rhs)).0
+    }
+    fn mul_real_unordered(self, coefficient: Half) -> Self {
+        Half(self).mul_real_unordered(coefficient).0
+    }
+    fn is_nan(self) -> bool {
+        f16::is_nan(self)
+    }
+    fn scale_by_number(self, coefficient: Half) -> Self {
+        Half(self).scale_by_number(coefficient).0
+    }
+    const DIVIDES_AS_RECIPROCAL_MULTIPLIES: bool = true;
+    const TAILS: Option<usize> = None;
+}
+
 /// Not inlined: in a vectorised loop the compiler would compute every branch for every element
 /// and select (floating-point arithmetic is free of side effects to it), and a branch not
 /// taken, such as `y.re / y.im` for a real divisor, would raise floating-point errors NumPy
@@ -505,10 +602,33 @@ macro_rules! cast_real {
 // `from_f64(to_f64(x))` is exact when widening and a single correct rounding when narrowing
 // from f64; f32 -> f16 goes through f64 exactly, so it is also a single rounding.
 cast_real!(
-    f64 => f64, f32 => f32, f16 => f16,
-    f32 => f64, f16 => f64, f16 => f32,
-    f64 => f32, f64 => f16, f32 => f16,
+    f64 => f64, f32 => f32, Half => Half,
+    f32 => f64, Half => f64, Half => f32,
+    f64 => f32, f64 => Half, f32 => Half,
 );
+
+/// Stored float16 values, to and from the types computed in.
+macro_rules! cast_stored_f16 {
+    ($($other:ty),*) => {$(
+        impl Cast<$other> for f16 {
+            fn cast(self) -> $other {
+                Half(self).cast()
+            }
+        }
+        impl Cast<f16> for $other {
+            fn cast(self) -> f16 {
+                Cast::<Half>::cast(self).0
+            }
+        }
+    )*};
+}
+cast_stored_f16!(f64, f32);
+
+impl Cast<f16> for f16 {
+    fn cast(self) -> f16 {
+        self
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -563,7 +683,7 @@ mod tests {
     fn dividing_by_a_power_of_two_is_multiplying_by_its_exact_reciprocal() {
         division_matches_reciprocal_product::<f64>();
         division_matches_reciprocal_product::<f32>();
-        division_matches_reciprocal_product::<f16>();
+        division_matches_reciprocal_product::<Half>();
         assert_eq!(exact_reciprocal(2.0_f64), Some(0.5));
         assert_eq!(exact_reciprocal(2f64.powi(-1022)), Some(2f64.powi(1022)));
         assert_eq!(exact_reciprocal(2f64.powi(1023)), Some(2f64.powi(-1023))); // subnormal

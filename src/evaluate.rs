@@ -8,8 +8,8 @@
 //! operations in the same order, so the result does not depend on how the work was cut.
 
 use crate::dtypes::{Dtypes, Weight};
-use crate::element::{exact_reciprocal, Cast, Field, Loops, Real, RealView};
-use crate::stencil::{interior_weights, Formula, Stencil, Term, Weights, MAX_TAPS};
+use crate::element::{exact_reciprocal, Cast, Field, Half, Loops, Real, RealView};
+use crate::stencil::{interior_weights_of_steps, Formula, Stencil, Term, Weights, MAX_TAPS};
 use crate::stream::{self, Store};
 use ndarray::{
     ArrayView, ArrayView1, ArrayViewMut, ArrayViewMut1, Axis, Dimension, Ix1, Slice, Zip,
@@ -310,7 +310,7 @@ fn lane<N: Dtypes, M: Multiply>(
         let done = match x {
             RealView::F64(x) => non_uniform::<N, M, f64>(o, f, x.as_slice(), first),
             RealView::F32(x) => non_uniform::<N, M, f32>(o, f, x.as_slice(), first),
-            RealView::F16(x) => non_uniform::<N, M, half::f16>(o, f, x.as_slice(), first),
+            RealView::F16(x) => non_uniform::<N, M, Half>(o, f, x.as_slice(), first),
         };
         if done {
             return;
@@ -358,23 +358,39 @@ fn non_uniform<N: Dtypes, M: Multiply, X: Real>(
     let unordered = |v: N::Stored, w: X| M::apply_unordered(N::load(v), w.convert::<Weight<N>>());
     let (f0, f1, f2) = (&f[0][..n], &f[1][..n], &f[2][..n]);
     let x = &x[first - 1..first + n + 1];
-    let weights = |j: usize| interior_weights(x[j + 1] - x[j], x[j + 2] - x[j + 1]);
+    // A block's weights in `X` first, by loops of their own (`interior_weights_of_steps`).
+    let mut steps = [X::default(); BLOCK + 1];
+    let mut weights = [[X::default(); BLOCK]; 3];
     // NumPy's NaN order costs a select per operation; a block is computed without it, and
     // again with it only if it made a NaN (then some operand was one). Same bits either way.
     stream::fill(out, Store::Cached, |range, block| {
+        let m = range.len();
+        let steps = &mut steps[..m + 1];
+        for (s, pair) in steps
+            .iter_mut()
+            .zip(x[range.start..range.end + 2].windows(2))
+        {
+            *s = pair[1] - pair[0];
+        }
+        let [a, b, c] = &mut weights;
+        let (a, b, c) = (&mut a[..m], &mut b[..m], &mut c[..m]);
+        interior_weights_of_steps(steps, a, b, c);
+        let (f0, f1, f2) = (&f0[range.clone()], &f1[range.clone()], &f2[range]);
         let mut made_nan = false;
-        for (o, j) in block.iter_mut().zip(range.clone()) {
-            let [a, b, c] = weights(j);
-            let sum = unordered(f0[j], a)
-                .add_unordered(unordered(f1[j], b))
-                .add_unordered(unordered(f2[j], c));
+        for (j, o) in block.iter_mut().enumerate() {
+            let sum = unordered(f0[j], a[j])
+                .add_unordered(unordered(f1[j], b[j]))
+                .add_unordered(unordered(f2[j], c[j]));
             made_nan |= sum.is_nan();
             *o = sum.cast();
         }
         if made_nan {
-            for (o, j) in block.iter_mut().zip(range) {
-                let [a, b, c] = weights(j);
-                *o = M::add(M::add(term(f0[j], a), term(f1[j], b)), term(f2[j], c)).cast();
+            for (j, o) in block.iter_mut().enumerate() {
+                let sum = M::add(
+                    M::add(term(f0[j], a[j]), term(f1[j], b[j])),
+                    term(f2[j], c[j]),
+                );
+                *o = sum.cast();
             }
         }
     });

@@ -16,7 +16,8 @@
 use crate::element::Real;
 use crate::error::GradientError;
 use crate::stencil::{
-    equal_steps, interior_weights, Formula, Piece, Stencil, Table, Term, Weights,
+    converted_alone, equal_steps, interior_weights_of_steps, Formula, Piece, Stencil, Table, Term,
+    Weights,
 };
 use crate::threads::Execution;
 use ndarray::ArrayView1;
@@ -188,10 +189,13 @@ impl<'x, R: Real> Stencil<'x, R> {
         execution: Execution,
     ) -> Result<Self, GradientError> {
         let len = x.len();
+        // Converted by a call: inline, the compiler converts the bits of an absent period
+        // too, before testing for it (raising their errors), as floating-point arithmetic
+        // has no side effects to it.
+        let period_x = period.map(converted_alone::<X>);
         if len >= 2 && equal_steps(x.view(), execution) {
             let step = x[1] - x[0];
-            let wraps_evenly =
-                period.map_or(true, |p| X::from_f64(p) - (x[len - 1] - x[0]) == step);
+            let wraps_evenly = period_x.map_or(true, |p| p - (x[len - 1] - x[0]) == step);
             if wraps_evenly {
                 let twice = X::from_f64(2.0) * step;
                 return Stencil::extended_uniform(
@@ -203,7 +207,7 @@ impl<'x, R: Real> Stencil<'x, R> {
                 );
             }
         }
-        let table = table_from_coordinates(x, accuracy, period.map(X::from_f64))?;
+        let table = table_from_coordinates(x, accuracy, period_x)?;
         let periodic = period.is_some();
         let half = accuracy / 2;
         let term = if accuracy == 2 {
@@ -280,18 +284,18 @@ fn table_from_coordinates<X: Real, R: Real>(
         // NumPy's interior formulas in the coordinate type, with the wrapped steps.
         // Without a period, accuracy 2 is NumPy's own stencil, not an extended one.
         let wrap = wrap.ok_or(GradientError::MissingPeriod)?;
-        let step = |i: usize| -> X {
-            if i + 1 < len {
-                x[i + 1] - x[i]
-            } else {
-                wrap
-            }
+        // Point `i` has step `i` behind and `i + 1` ahead; the first and last, the wrap.
+        let steps: Vec<X> = std::iter::once(wrap)
+            .chain(x.windows(2).into_iter().map(|pair| pair[1] - pair[0]))
+            .chain(std::iter::once(wrap))
+            .collect();
+        let mut w = vec![vec![X::default(); len]; 3];
+        let [a, b, c] = &mut w[..] else {
+            unreachable!("three taps")
         };
+        interior_weights_of_steps(&steps, a, b, c);
         for i in 0..len {
-            let behind = step(if i == 0 { len - 1 } else { i - 1 });
-            let ahead = step(i);
-            let w = interior_weights(behind, ahead);
-            weights.extend(w.iter().map(|&v| v.convert::<R>()));
+            weights.extend(w.iter().map(|tap| tap[i].convert::<R>()));
         }
     } else {
         let periodic = period.is_some();

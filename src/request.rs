@@ -325,7 +325,7 @@ fn coordinate_stencil<'x, X: Real, R: Real>(
 mod tests {
     use super::*;
     use crate::dtypes::Promotion;
-    use half::f16;
+    use crate::element::Half;
     use ndarray::{array, ArrayD, IxDyn};
 
     type F64 = Promotion<f64, f64, f64>;
@@ -516,7 +516,7 @@ mod tests {
             s.second_order_edges.unwrap()[0][0],
             f64::from((-1.5 / 0.1) as f32)
         );
-        let s = UniformSpacing::of_python_number::<f16>(1e5, EdgeOrder::First);
+        let s = UniformSpacing::of_python_number::<Half>(1e5, EdgeOrder::First);
         assert_eq!((s.twice_dx, s.dx), (f64::INFINITY, f64::INFINITY));
         assert_eq!(s.second_order_edges, None);
     }

@@ -294,15 +294,15 @@ impl<'x, R: Real> Stencil<'x, R> {
             EdgeOrder::Second => {
                 let (dx1, dx2) = (dx(0), dx(1));
                 let first = [
-                    -(two * dx1 + dx2) / (dx1 * (dx1 + dx2)),
-                    (dx1 + dx2) / (dx1 * dx2),
-                    -dx1 / (dx2 * (dx1 + dx2)),
+                    alone(-(two * dx1 + dx2), dx1 * (dx1 + dx2)),
+                    alone(dx1 + dx2, dx1 * dx2),
+                    alone(-dx1, dx2 * (dx1 + dx2)),
                 ];
                 let (dx1, dx2) = (dx(n - 2), dx(n - 1));
                 let last = [
-                    dx2 / (dx1 * (dx1 + dx2)),
-                    -(dx2 + dx1) / (dx1 * dx2),
-                    (two * dx2 + dx1) / (dx2 * (dx1 + dx2)),
+                    alone(dx2, dx1 * (dx1 + dx2)),
+                    alone(-(dx2 + dx1), dx1 * dx2),
+                    alone(two * dx2 + dx1, dx2 * (dx1 + dx2)),
                 ];
                 Edges::Second {
                     first: first.map(Real::convert),
@@ -406,13 +406,64 @@ pub(crate) fn equal_steps<X: Real>(x: ArrayView1<'_, X>, execution: Execution) -
 }
 
 /// NumPy's second-order weights for a point with spacing `dx1` behind and `dx2` ahead.
+///
+/// For one point alone; [`interior_weights_of_steps`] computes those of many.
 pub(crate) fn interior_weights<X: Real>(dx1: X, dx2: X) -> [X; 3] {
     [
-        -(dx2) / (dx1 * (dx1 + dx2)),
-        (dx2 - dx1) / (dx1 * dx2),
-        dx1 / (dx2 * (dx1 + dx2)),
+        alone(-(dx2), dx1 * (dx1 + dx2)),
+        alone(dx2 - dx1, dx1 * dx2),
+        alone(dx1, dx2 * (dx1 + dx2)),
     ]
 }
+
+/// `numerator / denominator`, as a call of its own: for quotients computed a few at a time,
+/// which the compiler would otherwise pack into one vector division whose unused lanes
+/// divide padding (`0 / 0` raises *invalid*, `x / 0` *divide by zero*: errors no quotient
+/// of the call raised, which [`crate::fp_status`] would report).
+#[inline(never)]
+pub(crate) fn alone<X: Real>(numerator: X, denominator: X) -> X {
+    numerator / denominator
+}
+
+/// `X::from_f64(value)`, as a call of its own: for a value only some paths have (an
+/// `Option`'s), which the compiler would otherwise convert before the test that decides
+/// whether it exists, converting undefined bits.
+#[inline(never)]
+pub(crate) fn converted_alone<X: Real>(value: f64) -> X {
+    X::from_f64(value)
+}
+
+/// [`interior_weights`] of consecutive points from their steps: point `j` has `steps[j]`
+/// behind and `steps[j + 1]` ahead, and its weights go to `a[j]`, `b[j]` and `c[j]`
+/// (`steps` is one longer than them).
+///
+/// Loops of `X` arithmetic alone, one quotient each, so that vector code has every lane in
+/// use: computed in a loop of wider arithmetic (`f32` weights of `f64` data), they would be
+/// half-filled vectors whose padding lanes divide `0 / 0`, and three quotients of one point
+/// packed together leave a lane of four unused.
+#[inline(always)]
+pub(crate) fn interior_weights_of_steps<X: Real>(
+    steps: &[X],
+    a: &mut [X],
+    b: &mut [X],
+    c: &mut [X],
+) {
+    let n = a.len();
+    let (b, c) = (&mut b[..n], &mut c[..n]);
+    let (behind, ahead) = (&steps[..n], &steps[1..n + 1]);
+    for ((a, &dx1), &dx2) in a.iter_mut().zip(behind).zip(ahead) {
+        *a = -(dx2) / (dx1 * (dx1 + dx2));
+    }
+    for ((b, &dx1), &dx2) in b.iter_mut().zip(behind).zip(ahead) {
+        *b = (dx2 - dx1) / (dx1 * dx2);
+    }
+    for ((c, &dx1), &dx2) in c.iter_mut().zip(behind).zip(ahead) {
+        *c = dx1 / (dx2 * (dx1 + dx2));
+    }
+}
+
+/// Points whose weights [`fill_non_uniform`] computes together.
+const WEIGHTS_CHUNK: usize = 64;
 
 /// NumPy's non-uniform interior weights of axis points `first..first + len` from coordinates
 /// of NumPy type `X`, tap by tap into `out` (see [`Weights::fill`]).
@@ -424,24 +475,36 @@ pub(crate) fn fill_non_uniform<X: Real, R: Real>(
 ) {
     let (a, rest) = out[..3 * len].split_at_mut(len);
     let (b, c) = rest.split_at_mut(len);
-    let mut put = |j: usize, x0: X, x1: X, x2: X| {
-        let [wa, wb, wc] = interior_weights(x1 - x0, x2 - x1);
-        a[j] = wa.convert();
-        b[j] = wb.convert();
-        c[j] = wc.convert();
-    };
-    match x.as_slice() {
-        // Contiguous coordinates: a plain indexed loop, which the compiler vectorises.
-        Some(x) => {
-            let x = &x[first - 1..first + len + 1];
-            for j in 0..len {
-                put(j, x[j], x[j + 1], x[j + 2]);
+    if len == 1 {
+        let [wa, wb, wc] = interior_weights(x[first] - x[first - 1], x[first + 1] - x[first]);
+        (a[0], b[0], c[0]) = (wa.convert(), wb.convert(), wc.convert());
+        return;
+    }
+    // In `X` a chunk at a time, then converted (see `interior_weights_of_steps`).
+    let mut steps = [X::default(); WEIGHTS_CHUNK + 1];
+    let mut weights = [[X::default(); WEIGHTS_CHUNK]; 3];
+    for start in (0..len).step_by(WEIGHTS_CHUNK) {
+        let m = (len - start).min(WEIGHTS_CHUNK);
+        let i = first + start; // the chunk's first point
+        let steps = &mut steps[..m + 1];
+        match x.as_slice() {
+            Some(x) => {
+                let x = &x[i - 1..i + m + 1];
+                for (s, pair) in steps.iter_mut().zip(x.windows(2)) {
+                    *s = pair[1] - pair[0];
+                }
+            }
+            None => {
+                for (k, s) in steps.iter_mut().enumerate() {
+                    *s = x[i + k] - x[i + k - 1];
+                }
             }
         }
-        None => {
-            for j in 0..len {
-                let i = first + j;
-                put(j, x[i - 1], x[i], x[i + 1]);
+        let [wa, wb, wc] = &mut weights;
+        interior_weights_of_steps(steps, &mut wa[..m], &mut wb[..m], &mut wc[..m]);
+        for (out, w) in [&mut *a, &mut *b, &mut *c].into_iter().zip(&weights) {
+            for (o, &w) in out[start..start + m].iter_mut().zip(w) {
+                *o = w.convert();
             }
         }
     }
@@ -450,7 +513,7 @@ pub(crate) fn fill_non_uniform<X: Real, R: Real>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use half::f16;
+    use crate::element::Half;
     use ndarray::array;
 
     /// The weights of point `i`, tap by tap (a quotient's divisor alone).
@@ -541,7 +604,7 @@ pub(crate) mod tests {
     #[test]
     fn f16_scalar_spacing_doubles_in_f16() {
         // 2 * 40000 overflows float16 to inf, as NumPy's `2. * np.float16(40000)` does.
-        let s = Stencil::<f64>::numpy_scalar(3, f16::from_f64(40000.0), EdgeOrder::First).unwrap();
+        let s = Stencil::<f64>::numpy_scalar(3, Half::from_f64(40000.0), EdgeOrder::First).unwrap();
         assert_eq!(weights_at(&s, 1), [f64::INFINITY]);
     }
 

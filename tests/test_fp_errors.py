@@ -162,3 +162,71 @@ def test_errors_numpy_ignores_keep_the_native_path() -> None:
         _core.gradient(shim, f, 2)
     with np.errstate(under="raise"), pytest.raises(FloatingPointError, match="underflow"):
         ndgradient.gradient(f, 2)
+
+
+def _benign_spacings(n: int, kinds: str) -> list[Any]:
+    """Spacings of every form for an axis of ``n`` points, none of whose arithmetic raises a
+    floating-point error: distinct coordinates, steps and weights far from the limits."""
+    uneven = np.cumsum(np.linspace(0.25, 0.75, n)) + 1
+    spacings: list[Any] = [1.0, 0.7, np.float64(0.7), np.float32(0.7), np.float16(0.7)]
+    for dtype in ("float64", "float32", "float16", "int64", "uint8"):
+        spacings.append((np.arange(n) * 3 + 1).astype(dtype))  # uniform coordinates
+        if kinds == "all" or dtype != "uint8":
+            spacings.append((uneven * (4 if dtype[0] in "iu" else 1)).astype(dtype))
+    return spacings
+
+
+BENIGN_DTYPES = ["float64", "float32", "float16", "complex128", "complex64", "int16", "uint8"]
+
+
+@pytest.mark.parametrize("dtype", BENIGN_DTYPES)
+def test_clean_data_raises_no_flag(monkeypatch: pytest.MonkeyPatch, dtype: str) -> None:
+    # The core's flags are the processor's, raised by whatever code the compiler made: a
+    # vector lane it fills with padding and divides, or a conversion it computes before the
+    # branch that needs it, raises errors no operation of the call did. On data whose
+    # arithmetic raises nothing, nothing may be reported, and NumPy never runs again; with
+    # every error set to raise, a spurious flag of an extension (which NumPy cannot
+    # reproduce) is a FloatingPointError.
+    runs: list[Any] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        runs.append((args, kwargs))
+        return np.gradient(*args, **kwargs)
+
+    monkeypatch.setattr(_gradient, "numpy_gradient", counted)
+    rng = np.random.default_rng(3)
+    calls: list[tuple[np.ndarray, tuple[Any, ...], dict[str, Any]]] = []
+    for n in (3, 5, 8, 9, 17, 40):
+        values = rng.standard_normal((n, 7)) * 10
+        f2 = (np.abs(values) if dtype == "uint8" else values).astype(dtype)
+        for f in (f2[:, 0].copy(), f2, np.asfortranarray(f2)):
+            for spacing in _benign_spacings(n, "all"):
+                rest = () if f.ndim == 1 else (1.0,)
+                for edge_order in (1, 2):
+                    calls.append((f, (spacing, *rest), {"edge_order": edge_order}))
+                calls.append((f, (spacing,), {"axis": 0}))
+                for accuracy in (4, 6):
+                    if n > accuracy:
+                        calls.append((f, (spacing,), {"axis": 0, "accuracy": accuracy}))
+                if not isinstance(spacing, np.ndarray) or spacing.dtype != np.uint8:
+                    # A wrap step like the others (a long one makes float16 weights tiny).
+                    x = spacing if isinstance(spacing, np.ndarray) else None
+                    period = None if x is None else float(x[-1]) - float(x[0]) + 1.0
+                    calls.append((f, (spacing,), {"axis": 0, "periodic": True, "period": period}))
+        calls.append((f2, (), {}))
+    flagged = []
+    with np.errstate(all="raise"):
+        for f, args, kwargs in calls:
+            if not {"accuracy", "periodic"} & kwargs.keys():
+                np.gradient(f, *args, **kwargs)  # raises nothing: the data is clean
+            for workers in (1, 2):
+                try:
+                    ndgradient.gradient(f, *args, **kwargs, workers=workers)
+                except FloatingPointError as err:
+                    runs.append(str(err))
+                if runs:
+                    layout = "F" if f.flags.f_contiguous and f.ndim > 1 else "C"
+                    spacing = [getattr(a, "dtype", type(a).__name__) for a in args]
+                    flagged.append((f.shape, layout, spacing, kwargs, workers))
+                    runs.clear()
+    assert flagged == []
