@@ -84,13 +84,18 @@ pub fn signal(errors: FpFlags) {
 }
 
 /// Runs `work` on this thread and returns the errors its arithmetic raised. Nestable: the
-/// flags raised before are kept, and an enclosing `observe` sees these ones too.
+/// flags raised before are restored as they were, without these ones, which only the caller
+/// gets (and passes on).
+///
+/// Not passed on to an enclosing `observe` by the register: a pool thread waiting for the
+/// other half of a `rayon::join` runs whatever work is queued, another call's included, and
+/// that call's errors would be reported to both.
 pub fn observe<R>(work: impl FnOnce() -> R) -> (R, FpFlags) {
     let saved = register::read();
     register::write(saved & !register::FLAGS);
     let result = work();
     let after = register::read();
-    register::write(saved | (after & register::FLAGS));
+    register::write(saved);
     (result, register::errors(after))
 }
 
@@ -239,8 +244,8 @@ mod tests {
             inner
         });
         assert_eq!(inner, FpFlags::OVERFLOW);
-        assert_eq!(outer, FpFlags::DIVIDE | FpFlags::OVERFLOW);
-        // Nothing is left raised for the next observation on this thread to see.
+        assert_eq!(outer, FpFlags::DIVIDE); // the inner errors are the caller's to pass on
+                                            // Nothing is left raised for the next observation on this thread to see.
         assert_eq!(observe(|| ()).1, FpFlags::NONE);
     }
 }

@@ -186,6 +186,46 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn concurrent_calls_on_one_pool_get_only_their_own_errors() {
+        // Two threads share a pool of 2: a worker waiting in one call's `join` runs the other
+        // call's queued work. Only one call's leaves raise an error; the other must not see
+        // it, however the work was interleaved.
+        let leaf = |raises: bool| {
+            move |w: Units, _: usize| {
+                let mut acc = 1.0_f64;
+                for i in w.0 {
+                    acc = std::hint::black_box(acc * 1.000_001 + i as f64);
+                }
+                if raises {
+                    std::hint::black_box(std::hint::black_box(1.0_f64) / std::hint::black_box(0.0));
+                }
+                std::hint::black_box(acc);
+                FpFlags::NONE
+            }
+        };
+        let call = |raises: bool| {
+            let leaf = leaf(raises);
+            let (flags, own) = run(2, 1 << 20, |execution| {
+                halves(Units(0..4000), 0, 1, 50, execution, &leaf)
+            })
+            .unwrap();
+            flags | own
+        };
+        std::thread::scope(|scope| {
+            let raising = scope.spawn(|| {
+                for _ in 0..300 {
+                    assert_eq!(call(true), FpFlags::DIVIDE);
+                }
+            });
+            for _ in 0..300 {
+                assert_eq!(call(false), FpFlags::NONE);
+            }
+            raising.join().unwrap();
+        });
+    }
+
+    #[test]
     fn halves_cover_the_work_once_and_only_split_in_parallel() {
         let leaves = Mutex::new(Vec::new());
         let record = |w: Units, first: usize| {
