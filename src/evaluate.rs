@@ -9,7 +9,9 @@
 
 use crate::dtypes::{Dtypes, Weight};
 use crate::element::{exact_reciprocal, Cast, Field, Half, Loops, Real, RealView};
-use crate::stencil::{interior_weights_of_steps, Formula, Stencil, Term, Weights, MAX_TAPS};
+use crate::stencil::{
+    interior_fractions, interior_weights_of_steps, Formula, Stencil, Term, Weights, MAX_TAPS,
+};
 use crate::stream::{self, Store};
 use ndarray::{
     ArrayView, ArrayView1, ArrayViewMut, ArrayViewMut1, Axis, Dimension, Ix1, Slice, Zip,
@@ -358,7 +360,32 @@ fn non_uniform<N: Dtypes, M: Multiply, X: Real>(
     let unordered = |v: N::Stored, w: X| M::apply_unordered(N::load(v), w.convert::<Weight<N>>());
     let (f0, f1, f2) = (&f[0][..n], &f[1][..n], &f[2][..n]);
     let x = &x[first - 1..first + n + 1];
-    // A block's weights in `X` first, by loops of their own (`interior_weights_of_steps`).
+    if std::mem::size_of::<X>() == std::mem::size_of::<Weight<N>>() {
+        // Weights of the sums' own width: computed in the loop that uses them, every vector
+        // lane in use (measured: 40 against 24 ms for coordinates 1e7 computed apart).
+        let weights =
+            |j: usize| interior_fractions(x[j + 1] - x[j], x[j + 2] - x[j + 1]).map(|(n, d)| n / d);
+        stream::fill(out, Store::Cached, |range, block| {
+            let mut made_nan = false;
+            for (o, j) in block.iter_mut().zip(range.clone()) {
+                let [a, b, c] = weights(j);
+                let sum = unordered(f0[j], a)
+                    .add_unordered(unordered(f1[j], b))
+                    .add_unordered(unordered(f2[j], c));
+                made_nan |= sum.is_nan();
+                *o = sum.cast();
+            }
+            if made_nan {
+                for (o, j) in block.iter_mut().zip(range) {
+                    let [a, b, c] = weights(j);
+                    *o = M::add(M::add(term(f0[j], a), term(f1[j], b)), term(f2[j], c)).cast();
+                }
+            }
+        });
+        return true;
+    }
+    // Narrower weights (`f32` coordinates of `f64` data): a block's weights in `X` first,
+    // by loops of their own (`interior_weights_of_steps`).
     let mut steps = [X::default(); BLOCK + 1];
     let mut weights = [[X::default(); BLOCK]; 3];
     // NumPy's NaN order costs a select per operation; a block is computed without it, and

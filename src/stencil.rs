@@ -405,15 +405,21 @@ pub(crate) fn equal_steps<X: Real>(x: ArrayView1<'_, X>, execution: Execution) -
     }
 }
 
-/// NumPy's second-order weights for a point with spacing `dx1` behind and `dx2` ahead.
-///
-/// For one point alone; [`interior_weights_of_steps`] computes those of many.
-pub(crate) fn interior_weights<X: Real>(dx1: X, dx2: X) -> [X; 3] {
+/// NumPy's second-order weights for a point with spacing `dx1` behind and `dx2` ahead, as
+/// numerator and denominator, each in NumPy's order of operations.
+#[inline(always)]
+pub(crate) fn interior_fractions<X: Real>(dx1: X, dx2: X) -> [(X, X); 3] {
     [
-        alone(-(dx2), dx1 * (dx1 + dx2)),
-        alone(dx2 - dx1, dx1 * dx2),
-        alone(dx1, dx2 * (dx1 + dx2)),
+        (-(dx2), dx1 * (dx1 + dx2)),
+        (dx2 - dx1, dx1 * dx2),
+        (dx1, dx2 * (dx1 + dx2)),
     ]
+}
+
+/// [`interior_fractions`]' weights for one point alone ([`interior_weights_of_steps`]
+/// computes those of many).
+pub(crate) fn interior_weights<X: Real>(dx1: X, dx2: X) -> [X; 3] {
+    interior_fractions(dx1, dx2).map(|(numerator, denominator)| alone(numerator, denominator))
 }
 
 /// `numerator / denominator`, as a call of its own: for quotients computed a few at a time,
@@ -451,14 +457,11 @@ pub(crate) fn interior_weights_of_steps<X: Real>(
     let n = a.len();
     let (b, c) = (&mut b[..n], &mut c[..n]);
     let (behind, ahead) = (&steps[..n], &steps[1..n + 1]);
-    for ((a, &dx1), &dx2) in a.iter_mut().zip(behind).zip(ahead) {
-        *a = -(dx2) / (dx1 * (dx1 + dx2));
-    }
-    for ((b, &dx1), &dx2) in b.iter_mut().zip(behind).zip(ahead) {
-        *b = (dx2 - dx1) / (dx1 * dx2);
-    }
-    for ((c, &dx1), &dx2) in c.iter_mut().zip(behind).zip(ahead) {
-        *c = dx1 / (dx2 * (dx1 + dx2));
+    for (k, weights) in [a, b, c].into_iter().enumerate() {
+        for ((w, &dx1), &dx2) in weights.iter_mut().zip(behind).zip(ahead) {
+            let (numerator, denominator) = interior_fractions(dx1, dx2)[k];
+            *w = numerator / denominator;
+        }
     }
 }
 
