@@ -10,9 +10,11 @@
 use crate::dtypes::{Dtypes, Weight};
 use crate::element::{exact_reciprocal, Cast, Field, Half, Loops, Real, RealView};
 use crate::stencil::{
-    interior_fractions, interior_weights_of_steps, Formula, Stencil, Term, Weights, MAX_TAPS,
+    interior_fractions, interior_weights, interior_weights_of_steps, Formula, Stencil, Term,
+    Weights, MAX_TAPS,
 };
 use crate::stream::{self, Store};
+use crate::wide;
 use ndarray::{
     ArrayView, ArrayView1, ArrayViewMut, ArrayViewMut1, Axis, Dimension, Ix1, Slice, Zip,
 };
@@ -308,11 +310,12 @@ fn lane<N: Dtypes, M: Multiply>(
     first: usize,
 ) {
     let slices: Option<Vec<&[N::Stored]>> = taps.iter().map(|t| t.as_slice()).collect();
+    let wide = wide::has_avx2();
     if let (Weights::NonUniform(x), Some(f), Some(o)) = (weights, &slices, out.as_slice_mut()) {
         let done = match x {
-            RealView::F64(x) => non_uniform::<N, M, f64>(o, f, x.as_slice(), first),
-            RealView::F32(x) => non_uniform::<N, M, f32>(o, f, x.as_slice(), first),
-            RealView::F16(x) => non_uniform::<N, M, Half>(o, f, x.as_slice(), first),
+            RealView::F64(x) => non_uniform::<N, M, f64>(o, f, x.as_slice(), first, wide),
+            RealView::F32(x) => non_uniform::<N, M, f32>(o, f, x.as_slice(), first, wide),
+            RealView::F16(x) => non_uniform::<N, M, Half>(o, f, x.as_slice(), first, wide),
         };
         if done {
             return;
@@ -343,14 +346,15 @@ fn lane<N: Dtypes, M: Multiply>(
 }
 
 /// NumPy's `a * f[i-1] + b * f[i] + c * f[i+1]` over contiguous points `first..` of a row,
-/// with `a, b, c` computed from the coordinates `x` (of NumPy type `X`) in the same loop, so
-/// that the divisions overlap the rest of the arithmetic and no weight is stored. False, and
-/// nothing written, when the coordinates are not contiguous.
+/// with `a, b, c` computed from the coordinates `x` (of NumPy type `X`), in [`wide::pieces`]
+/// compiled for wider vectors if `wide`. False, and nothing written, when the coordinates
+/// are not contiguous.
 fn non_uniform<N: Dtypes, M: Multiply, X: Real>(
     out: &mut [N::Data],
     f: &[&[N::Stored]],
     x: Option<&[X]>,
     first: usize,
+    wide: bool,
 ) -> bool {
     let Some(x) = x else {
         return false;
@@ -359,36 +363,64 @@ fn non_uniform<N: Dtypes, M: Multiply, X: Real>(
     let (f0, f1, f2) = (&f[0][..n], &f[1][..n], &f[2][..n]);
     let x = &x[first - 1..first + n + 1];
     if std::mem::size_of::<X>() == std::mem::size_of::<Weight<N>>() {
-        // Weights of the sums' own width: computed in the loop that uses them, every vector
-        // lane in use (measured: 40 against 24 ms for coordinates 1e7 computed apart).
+        // Weights of the sums' own width: computed in the loop that uses them, so that the
+        // divisions overlap the rest and no weight is stored (measured: 40 against 24 ms for
+        // coordinates 1e7 computed apart). Whole pieces only: the last points' quotients are
+        // computed one call each (`interior_weights`), never packed (see `wide`).
         stream::fill(out, Store::Cached, |range, block| {
-            let x = &x[range.start..range.end + 2];
-            let f = [&f0[range.clone()], &f1[range.clone()], &f2[range]];
-            weighted_block::<N, M, X>(block, f, |j| {
-                interior_fractions(x[j + 1] - x[j], x[j + 2] - x[j + 1]).map(|(n, d)| n / d)
-            });
+            wide::pieces(
+                wide,
+                block.len(),
+                #[inline(always)]
+                |piece| {
+                    let points = range.start + piece.start..range.start + piece.end;
+                    let x = &x[points.start..points.end + 2];
+                    let steps = |j: usize| (x[j + 1] - x[j], x[j + 2] - x[j + 1]);
+                    let f = [&f0[points.clone()], &f1[points.clone()], &f2[points]];
+                    let block = &mut block[piece];
+                    if block.len() == wide::PIECE {
+                        weighted_block::<N, M, X>(block, f, |j| {
+                            let (dx1, dx2) = steps(j);
+                            interior_fractions(dx1, dx2).map(|(n, d)| n / d)
+                        });
+                    } else {
+                        weighted_block::<N, M, X>(block, f, |j| {
+                            let (dx1, dx2) = steps(j);
+                            interior_weights(dx1, dx2)
+                        });
+                    }
+                },
+            );
         });
         return true;
     }
-    // Narrower weights (`f32` coordinates of `f64` data): a block's weights in `X` first,
-    // by loops of their own (`interior_weights_of_steps`).
-    let mut steps = [X::default(); BLOCK + 1];
-    let mut weights = [[X::default(); BLOCK]; 3];
+    // Narrower weights (`f32` coordinates of `f64` data): a piece's weights in `X` first, by
+    // loops of their own (`interior_weights_of_steps`), which fill every vector lane.
+    let mut steps = [X::default(); wide::PIECE + 1];
+    let mut weights = [[X::default(); wide::PIECE]; 3];
     stream::fill(out, Store::Cached, |range, block| {
-        let m = range.len();
-        let steps = &mut steps[..m + 1];
-        for (s, pair) in steps
-            .iter_mut()
-            .zip(x[range.start..range.end + 2].windows(2))
-        {
-            *s = pair[1] - pair[0];
-        }
-        let [a, b, c] = &mut weights;
-        let (a, b, c) = (&mut a[..m], &mut b[..m], &mut c[..m]);
-        interior_weights_of_steps(steps, a, b, c);
-        let (a, b, c) = (&*a, &*b, &*c);
-        let f = [&f0[range.clone()], &f1[range.clone()], &f2[range]];
-        weighted_block::<N, M, X>(block, f, |j| [a[j], b[j], c[j]]);
+        wide::pieces(
+            wide,
+            block.len(),
+            #[inline(always)]
+            |piece| {
+                let m = piece.len();
+                let points = range.start + piece.start..range.start + piece.end;
+                let steps = &mut steps[..m + 1];
+                for (s, pair) in steps
+                    .iter_mut()
+                    .zip(x[points.start..points.end + 2].windows(2))
+                {
+                    *s = pair[1] - pair[0];
+                }
+                let [a, b, c] = &mut weights;
+                let (a, b, c) = (&mut a[..m], &mut b[..m], &mut c[..m]);
+                interior_weights_of_steps(steps, a, b, c);
+                let (a, b, c) = (&*a, &*b, &*c);
+                let f = [&f0[points.clone()], &f1[points.clone()], &f2[points]];
+                weighted_block::<N, M, X>(&mut block[piece], f, |j| [a[j], b[j], c[j]]);
+            },
+        );
     });
     true
 }
@@ -433,6 +465,136 @@ impl Term {
             Term::Promoted => Promote::apply(value, weight),
             Term::PromotedScalar => PromoteScalar::apply(value, weight),
             Term::Scaled => Scale::apply(value, weight),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtypes::Promotion;
+    use crate::fp_status::{self, FpFlags};
+
+    /// Values of every kind (NaN, infinities, signed zeros, huge and tiny), drawn by a
+    /// xorshift generator: index `i` of a sequence seeded with `seed`.
+    fn values(seed: u64, n: usize) -> Vec<f64> {
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            -f64::INFINITY,
+            0.0,
+            -0.0,
+            1e300,
+            1e-310,
+        ];
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                match state % 64 {
+                    k @ 0..=6 => specials[k as usize],
+                    _ => (state >> 11) as f64 / (1u64 << 40) as f64 - 4096.0,
+                }
+            })
+            .collect()
+    }
+
+    /// Coordinates that mostly increase, with repeated points and steps of every size.
+    fn coordinates(seed: u64, n: usize) -> Vec<f64> {
+        let steps = values(seed, n);
+        let mut x = 0.0;
+        steps
+            .iter()
+            .map(|s| {
+                x += if s.is_finite() { s.abs() / 1000.0 } else { 0.0 };
+                x
+            })
+            .collect()
+    }
+
+    /// `non_uniform` over the interior of `f` computed by the baseline and by wide vectors,
+    /// with the floating-point errors each raised.
+    fn both<N: Dtypes, X: Real>(f: &[N::Stored], x: &[X]) -> [(Vec<N::Data>, FpFlags); 2]
+    where
+        N::Data: Copy,
+    {
+        let n = f.len() - 2;
+        let taps = [&f[..n], &f[1..n + 1], &f[2..]];
+        [false, true].map(|wide| {
+            let mut out = vec![N::Data::default(); n];
+            let (done, flags) = fp_status::observe(|| {
+                non_uniform::<N, Promote, X>(&mut out, &taps, Some(x), 1, wide)
+            });
+            assert!(done);
+            (out, flags)
+        })
+    }
+
+    /// Asserts that both copies computed the same bits and raised the same errors.
+    fn assert_same<T: Copy, B: PartialEq + std::fmt::Debug>(
+        [(base, base_flags), (wide, wide_flags)]: [(Vec<T>, FpFlags); 2],
+        bits: impl Fn(T) -> B,
+        case: &str,
+    ) {
+        let bits = |v: Vec<T>| v.into_iter().map(&bits).collect::<Vec<_>>();
+        assert_eq!(bits(base), bits(wide), "{case}");
+        assert_eq!(base_flags.bits(), wide_flags.bits(), "{case}");
+    }
+
+    /// Every length from one point to two blocks and more, so that whole pieces, whole
+    /// blocks and every remainder run, on data of every kind.
+    #[test]
+    fn wide_vectors_compute_the_same_bits_and_errors() {
+        if !wide::has_avx2() {
+            eprintln!("no AVX2 here: both copies are the baseline's");
+        }
+        for n in (3..2 * BLOCK + wide::PIECE + 5).chain([7 * BLOCK + 37]) {
+            let seed = n as u64;
+            let (f, x) = (values(seed, n), coordinates(seed + 100, n));
+            let f32s: Vec<f32> = f.iter().map(|&v| v as f32).collect();
+            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let x16: Vec<Half> = x.iter().map(|&v| Half::from_f64(v)).collect();
+            let ints: Vec<i64> = f.iter().map(|&v| v as i64).collect();
+            let case = |what: &str| format!("{what}, {n} points");
+            let f64_bits = |v: f64| v.to_bits();
+            let f32_bits = |v: f32| v.to_bits();
+            let both64 = both::<Promotion<f64, f64, f64>, f64>;
+            assert_same(both64(&f, &x), f64_bits, &case("f64"));
+            let both32 = both::<Promotion<f32, f32, f32>, f32>;
+            assert_same(both32(&f32s, &x32), f32_bits, &case("f32"));
+            // Narrower coordinates of f64 data: the weights' own loops.
+            let both64_32 = both::<Promotion<f64, f64, f64>, f32>;
+            assert_same(both64_32(&f, &x32), f64_bits, &case("f64, f32 coordinates"));
+            let both64_16 = both::<Promotion<f64, f64, f64>, Half>;
+            assert_same(both64_16(&f, &x16), f64_bits, &case("f64, f16 coordinates"));
+            // Integers, converted on load.
+            let both_i64 = both::<Promotion<i64, f64, f64>, f64>;
+            assert_same(both_i64(&ints, &x), f64_bits, &case("i64"));
+        }
+    }
+
+    /// Ordinary data raises no error in either copy, so that the test above compares more
+    /// than two equally spurious sets (as LLVM's packing of single points once made).
+    #[test]
+    fn ordinary_data_raises_no_error_in_either_copy() {
+        for n in 3..2 * BLOCK + wide::PIECE + 5 {
+            let f: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin() * 10.0).collect();
+            let x: Vec<f64> = (0..n)
+                .map(|i| i as f64 + (i as f64 * 0.1).sin() * 0.4)
+                .collect();
+            let f32s: Vec<f32> = f.iter().map(|&v| v as f32).collect();
+            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            for (_, flags) in both::<Promotion<f64, f64, f64>, f64>(&f, &x) {
+                assert_eq!(flags.bits(), 0, "f64, {n} points");
+            }
+            for (_, flags) in both::<Promotion<f32, f32, f32>, f32>(&f32s, &x32) {
+                assert_eq!(flags.bits(), 0, "f32, {n} points");
+            }
+            for (_, flags) in both::<Promotion<f64, f64, f64>, f32>(&f, &x32) {
+                assert_eq!(flags.bits(), 0, "f64, f32 coordinates, {n} points");
+            }
         }
     }
 }

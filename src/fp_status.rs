@@ -10,9 +10,9 @@
 //! Reading and writing the status register takes one instruction, with no safe Rust API:
 //! std's `_mm_getcsr`/`_mm_setcsr` are deprecated (in favour of `asm!`) and unsafe
 //! themselves, and aarch64 has no intrinsic at all. So each access is one `asm!` block,
-//! unsafe by the language's rule; with [`crate::stream`]'s streaming stores, this module is
-//! the pure core's only `unsafe` code (the binding's `memory.rs` is the third module allowed
-//! it).
+//! unsafe by the language's rule; with [`crate::stream`]'s streaming stores and
+//! [`crate::wide`]'s call of AVX2 code, this module is the pure core's only `unsafe` code (the
+//! binding's `memory.rs` is the fourth module allowed it).
 #![allow(unsafe_code)]
 
 use std::ops::{BitOr, BitOrAssign};

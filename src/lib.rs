@@ -9,7 +9,8 @@
 //!   stencils, as other constructors of the same type;
 //! * [`evaluate`]: a stencil's arithmetic over a run of points; [`stream`]: how its results
 //!   reach memory (streaming stores for large outputs); [`walk`]: the one traversal of
-//!   memory that computes every requested axis in one pass;
+//!   memory that computes every requested axis in one pass; [`wide`]: loops compiled again
+//!   for wider vectors, used where the processor has them;
 //! * [`fp_status`]: the floating-point errors the arithmetic raised, read from the processor;
 //! * [`threads`]: where work runs, decided once per call; [`request`]: the entry point
 //!   (requests to stencils, parts with a checkpoint between them); [`error`]: every refusal;
@@ -22,8 +23,9 @@
 //! its `memory` module is the NumPy memory handler that serves outputs from the pool. The core
 //! has no PyO3 types, and `unsafe_code` is denied crate-wide in `Cargo.toml`: it is allowed in
 //! `memory`, the FFI with NumPy's allocator, in [`fp_status`], the two instructions that
-//! read and write the floating-point status register, and in [`stream`], the streaming-store
-//! copy of a cache line and its fence.
+//! read and write the floating-point status register, in [`stream`], the streaming-store
+//! copy of a cache line and its fence, and in [`wide`], the call of code compiled for AVX2
+//! after the check that the processor has it.
 
 pub mod dtypes;
 pub mod element;
@@ -39,6 +41,7 @@ pub mod stream;
 pub mod tails;
 pub mod threads;
 pub mod walk;
+pub mod wide;
 
 #[cfg(feature = "python")]
 mod binding;

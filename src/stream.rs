@@ -22,8 +22,8 @@
 //! fence per run is cheap against a run worth streaming ([`MIN_STREAMED_RUN_BYTES`]).
 //!
 //! The intrinsics take raw pointers, so they are `unsafe` by the language's rule however
-//! they are used: this module is the core's second and last `unsafe` code (after
-//! [`crate::fp_status`]), the copy of one line and a fence.
+//! they are used: this module's `unsafe` code is the copy of one line and a fence (the core's
+//! other is in [`crate::fp_status`] and [`crate::wide`]).
 #![allow(unsafe_code)]
 
 use std::ops::Range;
