@@ -40,15 +40,27 @@ impl UniformSpacing {
     /// a Python int through float64 too. Python raises ZeroDivisionError for the edge weights
     /// of a zero `dx`; callers must not ask for them.
     pub fn of_python_number<R: Real>(dx: f64, edge_order: EdgeOrder) -> UniformSpacing {
-        let round = |value: f64| R::from_f64(value).to_f64();
-        let weights = |w: [f64; 3]| w.map(|w| round(w / dx));
+        // Python's float arithmetic reports no floating-point error (`2. * 1e308` is inf,
+        // silently), NumPy's rounding of the weak scalar to `R` does: the values are computed
+        // first, then rounded inside `observe`. `black_box` pins each step to its side of the
+        // flag reads (register arithmetic could otherwise be moved across them, or folded).
+        let twice_dx = std::hint::black_box(2.0 * dx);
+        let edges = match edge_order {
+            EdgeOrder::First => None,
+            EdgeOrder::Second => {
+                let weights = |w: [f64; 3]| w.map(|w| w / dx);
+                Some(std::hint::black_box([
+                    weights([-1.5, 2.0, -0.5]),
+                    weights([0.5, -2.0, 1.5]),
+                ]))
+            }
+        };
+        let round =
+            |value: f64| std::hint::black_box(R::from_f64(std::hint::black_box(value)).to_f64());
         let (mut spacing, raised) = fp_status::observe(|| UniformSpacing {
-            twice_dx: round(2.0 * dx),
+            twice_dx: round(twice_dx),
             dx: round(dx),
-            second_order_edges: match edge_order {
-                EdgeOrder::First => None,
-                EdgeOrder::Second => Some([weights([-1.5, 2.0, -0.5]), weights([0.5, -2.0, 1.5])]),
-            },
+            second_order_edges: edges.map(|sides| sides.map(|side| side.map(round))),
             raised: FpFlags::NONE,
         });
         spacing.raised = raised;
@@ -519,6 +531,23 @@ mod tests {
         let s = UniformSpacing::of_python_number::<Half>(1e5, EdgeOrder::First);
         assert_eq!((s.twice_dx, s.dx), (f64::INFINITY, f64::INFINITY));
         assert_eq!(s.second_order_edges, None);
+    }
+
+    #[test]
+    fn python_number_spacings_raise_only_numpys_rounding_errors() {
+        // Python computes `2. * 1e308` (inf) and `-1.5 / 1e-320` silently; NumPy's cast of
+        // the weak scalar to float32 overflows.
+        for edge_order in [EdgeOrder::First, EdgeOrder::Second] {
+            let s = UniformSpacing::of_python_number::<f64>(1e308, edge_order);
+            assert_eq!((s.twice_dx, s.raised), (f64::INFINITY, FpFlags::NONE));
+            let s = UniformSpacing::of_python_number::<f64>(1e-320, edge_order);
+            assert_eq!(s.raised, FpFlags::NONE);
+            let s = UniformSpacing::of_python_number::<f32>(1e308, edge_order);
+            assert_eq!(
+                s.raised.bits() & FpFlags::OVERFLOW.bits(),
+                FpFlags::OVERFLOW.bits()
+            );
+        }
     }
 
     #[test]
