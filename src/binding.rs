@@ -54,12 +54,12 @@ fn exception(py: Python<'_>, err: GradientError, interrupt: Option<PyErr>) -> Py
 
 /// NumPy's (kind, itemsize) of an array's dtype: one look at the dtype instead of trying each
 /// typed extraction in turn (a failed one costs a Python error).
-fn kind(array: &Bound<'_, PyUntypedArray>) -> (u8, usize) {
+pub(crate) fn kind(array: &Bound<'_, PyUntypedArray>) -> (u8, usize) {
     let descr = array.dtype();
     (descr.kind(), descr.itemsize())
 }
 
-fn unsupported(what: String) -> PyErr {
+pub(crate) fn unsupported(what: String) -> PyErr {
     GradientError::UnsupportedDtype { what }.into()
 }
 
@@ -92,6 +92,7 @@ macro_rules! dispatch {
         }
     };
 }
+pub(crate) use dispatch;
 
 /// A coordinate array as the core reads it: borrowed in its float type, float16 copied as the
 /// core's [`Half`], or integers converted to float64 as NumPy converts them.

@@ -1,13 +1,16 @@
 //! The native path for the common call of `ndgradient.gradient`: a plain `numpy.ndarray` of a
-//! native dtype, C- or Fortran-contiguous, with no spacing or one Python number, `axis` None,
-//! an int or a tuple of ints, `edge_order` 1 or 2 and no extension argument. Its argument
-//! checks, the output allocation and the kernel run here, in one call from Python.
+//! native dtype, C- or Fortran-contiguous, with no spacing, one Python number or one NumPy
+//! boolean, integer or float16/32/64 scalar, `axis` None, an int or a tuple of ints,
+//! `edge_order` 1 or 2 and no extension argument. Its argument checks, the output allocation
+//! and the kernel run here, in one call from Python. A NumPy scalar's spacing values and
+//! compute dtype are NumPy's promotion, so they come from the shim's rules
+//! (`_rules.numpy_scalar_plan`, which remembers them).
 //!
 //! It never raises for a bad argument: whatever it cannot decide with certainty (other types,
 //! any argument NumPy would refuse, other layouts) gives None, and the Python shim then takes
 //! the call from the start, with NumPy's exceptions in NumPy's order.
 
-use crate::binding::{computed, edge_order_of, UniformTuple};
+use crate::binding::{computed, dispatch, edge_order_of, kind, unsupported, UniformTuple};
 use crate::dtypes::{Promotion, Weight};
 use crate::element::{Cast, Field, Half, Real};
 use crate::error::GradientError;
@@ -22,18 +25,27 @@ use numpy::prelude::*;
 use numpy::{Element, PyArrayDyn, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
 use pyo3::PyTypeInfo;
 
 /// A common call, read and checked: what is left to choose is the dtype's kernel.
 struct CommonCall {
     /// The differentiated axes, normalized.
     axes: Vec<usize>,
-    /// The spacing as Python converts it to a float.
-    dx: f64,
+    spacing: CallSpacing,
     edge_order: EdgeOrder,
     /// Whether the outputs are Fortran-ordered (`np.empty_like` keeps the input's order).
     fortran: bool,
+}
+
+/// The spacing of a common call.
+#[derive(Clone, Copy)]
+enum CallSpacing {
+    /// A Python number (or none: 1.0), as Python converts it to a float; weak under NEP 50,
+    /// so computed in the data's dtype.
+    PythonNumber(f64),
+    /// A NumPy scalar: the compute dtype's code and the spacing values, by NumPy's rules.
+    NumPyScalar(&'static str, UniformSpacing),
 }
 
 /// Whether `value` is a Python int (not a subclass, not a bool) equal to `expected`.
@@ -134,9 +146,15 @@ fn read<'py>(
         }
         Some(_) => return None,
     };
-    let dx = match args.len() {
-        1 => 1.0,
-        2 => python_number(&args.get_borrowed_item(1).ok()?.to_owned())?,
+    let spacing = match args.len() {
+        1 => CallSpacing::PythonNumber(1.0),
+        2 => {
+            let dx = args.get_borrowed_item(1).ok()?.to_owned();
+            match python_number(&dx) {
+                Some(dx) => CallSpacing::PythonNumber(dx),
+                None => numpy_scalar(&dx, &f, edge_order)?,
+            }
+        }
         _ => return None,
     };
     let shape = f.shape();
@@ -147,27 +165,74 @@ fn read<'py>(
     if axes.iter().any(|&a| shape[a] < edge_order.min_points()) {
         return None; // NumPy's ValueError for a too short axis
     }
-    if edge_order == EdgeOrder::Second && dx == 0.0 {
+    if edge_order == EdgeOrder::Second && matches!(spacing, CallSpacing::PythonNumber(0.0)) {
         return None; // Python's ZeroDivisionError in NumPy's `-1.5 / dx`
     }
     let call = CommonCall {
         axes,
-        dx,
+        spacing,
         edge_order,
         fortran,
     };
     Some((f, call))
 }
 
-/// The common call's result for stored type `S` and data type `A` (a Python number computes
-/// in the data's type); None if `f`'s dtype is not `S`'s exactly (byte order included).
-fn compute<'py, S, A>(
+/// The code of the dtype NumPy differences `f` in (float64 for integers, otherwise `f`'s
+/// own), if the core computes it.
+fn data_code(f: &Bound<'_, PyUntypedArray>) -> Option<&'static str> {
+    match kind(f) {
+        (b'f', 8) | (b'i' | b'u', 1 | 2 | 4 | 8) => Some("d"),
+        (b'f', 4) => Some("f"),
+        (b'f', 2) => Some("e"),
+        (b'c', 16) => Some("D"),
+        (b'c', 8) => Some("F"),
+        _ => None,
+    }
+}
+
+/// A NumPy scalar spacing `dx` of `f`, as the shim's rules plan it; None for anything else
+/// (or a Python error: the shim then raises it).
+fn numpy_scalar<'py>(
+    dx: &Bound<'py, PyAny>,
+    f: &Bound<'py, PyUntypedArray>,
+    edge_order: EdgeOrder,
+) -> Option<CallSpacing> {
+    let py = dx.py();
+    static GENERIC: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    static PLAN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let generic = GENERIC.import(py, "numpy", "generic").ok()?;
+    if !dx.is_instance(generic).ok()? {
+        return None;
+    }
+    let plan = PLAN
+        .import(py, "ndgradient._rules", "numpy_scalar_plan")
+        .ok()?;
+    let order = match edge_order {
+        EdgeOrder::First => 1,
+        EdgeOrder::Second => 2,
+    };
+    let plan = plan.call1((dx, data_code(f)?, order)).ok()?;
+    let (code, (twice_dx, dx, edges, raised)): (String, UniformTuple) = plan.extract().ok()?;
+    let code = ["d", "f", "e", "D", "F"].into_iter().find(|&c| c == code)?;
+    let spacing = UniformSpacing {
+        twice_dx,
+        dx,
+        second_order_edges: edges.map(|(first, last)| [first, last]),
+        raised: FpFlags::from_bits(raised),
+    };
+    Some(CallSpacing::NumPyScalar(code, spacing))
+}
+
+/// The common call's result for stored type `S`, data type `A` and compute type `T`; None if
+/// `f`'s dtype is not `S`'s exactly (byte order included).
+fn compute<'py, S, A, T>(
     f: &Bound<'py, PyUntypedArray>,
     call: CommonCall,
 ) -> PyResult<Option<Bound<'py, PyAny>>>
 where
     S: Element + Cast<A> + Send + Sync + 'static,
-    A: Element + Field + Cast<A>,
+    A: Element + Field + Cast<T>,
+    T: Field + Cast<A>,
 {
     let Ok(f) = f.cast::<PyArrayDyn<S>>() else {
         return Ok(None);
@@ -178,9 +243,12 @@ where
     let py = f.py();
     let outs = outputs::<A>(py, input.shape(), call.fortran, call.axes.len())?;
     if input.len() > 0 {
-        let spacing = Spacing::Uniform(UniformSpacing::of_python_number::<
-            Weight<Promotion<S, A, A>>,
-        >(call.dx, call.edge_order));
+        let spacing = Spacing::Uniform(match call.spacing {
+            CallSpacing::PythonNumber(dx) => {
+                UniformSpacing::of_python_number::<Weight<Promotion<S, A, T>>>(dx, call.edge_order)
+            }
+            CallSpacing::NumPyScalar(_, spacing) => spacing,
+        });
         let mut borrows = outs
             .iter()
             .map(|out| out.try_readwrite())
@@ -199,7 +267,7 @@ where
         let view = input.as_array();
         let workers = threads::default_workers();
         let raised = computed(py, view.len(), |checkpoint| {
-            request::gradient::<Promotion<S, A, A>>(
+            request::gradient::<Promotion<S, A, T>>(
                 view,
                 requests,
                 call.edge_order,
@@ -280,24 +348,15 @@ fn common_gradient<'py>(
     let Some((f, call)) = read(args, kwargs) else {
         return Ok(None);
     };
-    let descr = f.dtype();
-    // The data type NumPy differences in: float64 for integers, otherwise the input's own.
-    match (descr.kind(), descr.itemsize()) {
-        (b'f', 8) => compute::<f64, f64>(&f, call),
-        (b'f', 4) => compute::<f32, f32>(&f, call),
-        (b'f', 2) => compute::<f16, f16>(&f, call),
-        (b'c', 16) => compute::<Complex64, Complex64>(&f, call),
-        (b'c', 8) => compute::<Complex32, Complex32>(&f, call),
-        (b'i', 8) => compute::<i64, f64>(&f, call),
-        (b'i', 4) => compute::<i32, f64>(&f, call),
-        (b'i', 2) => compute::<i16, f64>(&f, call),
-        (b'i', 1) => compute::<i8, f64>(&f, call),
-        (b'u', 8) => compute::<u64, f64>(&f, call),
-        (b'u', 4) => compute::<u32, f64>(&f, call),
-        (b'u', 2) => compute::<u16, f64>(&f, call),
-        (b'u', 1) => compute::<u8, f64>(&f, call),
-        _ => Ok(None),
-    }
+    // A Python number computes in the data's dtype, a NumPy scalar as NumPy promotes it.
+    let code = match call.spacing {
+        CallSpacing::PythonNumber(_) => data_code(&f),
+        CallSpacing::NumPyScalar(code, _) => Some(code),
+    };
+    let Some(code) = code else {
+        return Ok(None);
+    };
+    dispatch!(&f, code, compute(&f, call))
 }
 
 /// `(2. * dx, dx, second-order edge weights or None, errors raised)` for a Python-number

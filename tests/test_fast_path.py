@@ -1,14 +1,14 @@
 """The native path and the shortcut of `gradient` are the general path for the calls they take.
 
 ``ndgradient.gradient`` enters the core first (``_core.gradient``), which computes the common
-call (a plain C- or Fortran-contiguous array of a native dtype, no spacing or one Python
-number, NumPy's stencil) without entering Python, and hands every other call to the Python
-implementation; that one takes the same kind of call, in any layout, through a shortcut of
-`general_gradient`'s steps. Here each is called with the same arguments as the general path,
-bad ones included (axes too short, out of range or repeated, bad workers, bad edge orders,
-spacings whose coefficients raise): the same values, dtype, layout and container, or the
-same exception type and message. The native path never raises for a bad argument: it hands
-the call over, so NumPy's exceptions keep their order.
+call (a plain C- or Fortran-contiguous array of a native dtype, no spacing, one Python number
+or one NumPy scalar, NumPy's stencil) without running the shim, and hands every other call to
+the Python implementation; that one takes the same kind of call (Python numbers only), in
+any layout, through a shortcut of `general_gradient`'s steps. Here each is called with the
+same arguments as the general path, bad ones included (axes too short, out of range or
+repeated, bad workers, bad edge orders, spacings whose coefficients raise): the same values,
+dtype, layout and container, or the same exception type and message. The native path never
+raises for a bad argument: it hands the call over, so NumPy's exceptions keep their order.
 """
 
 from __future__ import annotations
@@ -25,12 +25,18 @@ from _oracle import assert_identical, silenced
 from _oracle import reference as numpy_reference
 from hypothesis import given, note
 from ndgradient import _core, _gradient
+from ndgradient._rules import core_dtype, is_native_data, numpy_scalar_plan
 from test_differential import NATIVE, elements, laid_out, shapes
 
 _PYTHON_SPACINGS = [1, 2, 0, -1, 10**400, True, False, 0.5, -0.0, 0.0, 1e-310, 1e308]
 _PYTHON_SPACINGS += [-2.5, math.inf, -math.inf, math.nan, 2**54 + 2**30 + 1, -(2**80)]
-# NumPy scalars: the native path hands them over, the shortcut too.
+# NumPy scalars: the native path takes them (its spacing values from the shim's rules), the
+# shortcut hands them over.
 _NUMPY_SPACINGS = [np.float64(0.5), np.float32(3.0), np.int8(2), np.bool_(True)]
+_NUMPY_SPACINGS += [np.float64(-0.0), np.float16(0.1), np.float16(60000.0), np.uint64(2**64 - 1)]
+_NUMPY_SPACINGS += [np.float32(np.inf), np.float64(np.nan), np.int16(0), np.float64(1e-310)]
+# Exact types: a subclass may override the arithmetic of NumPy's expressions.
+_NUMPY_SCALAR_TYPES = {np.dtype(c).type for c in "?bhilqBHILQefd"}
 _WORKERS = [None, None, None, 1, 2, -1, 0, -(10**6), 1025, 2**64, 1.5, "2"]
 
 
@@ -122,18 +128,19 @@ def _native_takes(f: np.ndarray, varargs: tuple[Any, ...], kwargs: dict[str, Any
     """Whether the native path must take a call (one that NumPy computes without raising).
 
     It may hand over the spacings whose arithmetic Python refuses, even where NumPy has no
-    axis to use them on: ints beyond float64 and, with second-order edges, zero.
+    axis to use them on: ints beyond float64 and, with second-order edges, zero; and those
+    whose values raise a floating-point error (``2. * 1e308``), which the shim then reports
+    as NumPy does (not at all if NumPy never uses the value).
     """
     axis, edge_order = kwargs["axis"], kwargs["edge_order"]
     dx = varargs[0] if len(varargs) == 1 else 1.0
     return (
         type(f) is np.ndarray
         and f.dtype.isnative
+        and not _spacing_raises(f, dx, edge_order)
         and (f.flags.c_contiguous or f.flags.f_contiguous)
         and len(varargs) <= 1
-        and type(dx) in (int, float, bool)
-        and not (type(dx) is int and abs(dx) >= 2**1024)
-        and not (edge_order == 2 and dx == 0)
+        and (_python_number_taken(dx, edge_order) or _numpy_scalar_taken(f, dx))
         and kwargs["workers"] is None
         and type(edge_order) is int
         and (
@@ -142,6 +149,38 @@ def _native_takes(f: np.ndarray, varargs: tuple[Any, ...], kwargs: dict[str, Any
             or (type(axis) is tuple and all(type(a) is int for a in axis))
         )
     )
+
+
+def _spacing_raises(f: np.ndarray, dx: Any, edge_order: Any) -> bool:
+    """Whether computing the spacing's values for the core raises a floating-point error."""
+    if edge_order not in (1, 2) or not is_native_data(f.dtype):
+        return False
+    code = core_dtype(f.dtype).char
+    if type(dx) in (int, float, bool):
+        if abs(dx) >= 2**1024 or (edge_order == 2 and dx == 0):
+            return False
+        return _core.python_number_spacing(float(dx), code, edge_order)[3] != 0
+    plan = numpy_scalar_plan(dx, code, edge_order)
+    return plan is not None and plan[1][3] != 0
+
+
+def _python_number_taken(dx: Any, edge_order: Any) -> bool:
+    return (
+        type(dx) in (int, float, bool)
+        and not (type(dx) is int and abs(dx) >= 2**1024)
+        and not (edge_order == 2 and dx == 0)
+    )
+
+
+def _numpy_scalar_taken(f: np.ndarray, dx: Any) -> bool:
+    # Complex data with a spacing whose ``2. * dx`` promotes further than ``dx`` (np.int8:
+    # float64) goes to NumPy's code path: its one-sided edges divide in another type.
+    if type(dx) not in _NUMPY_SCALAR_TYPES:
+        return False
+    data = np.float64 if f.dtype.kind in "iu" else f.dtype
+    with np.errstate(all="ignore"):
+        twice_dx = 2.0 * dx
+    return f.dtype.kind != "c" or np.result_type(data, dx) == np.result_type(data, twice_dx)
 
 
 def _assert_fresh(result: Any) -> None:
@@ -195,7 +234,11 @@ def test_native_path_takes_explicit_defaults_and_hands_over_the_rest() -> None:
         assert _native(f, **kwargs) is None, kwargs
     assert _native(f, 1.0, 2.0) is None  # one spacing per axis
     assert _native(f, 1j) is None
-    assert _native(f, np.float64(1.0)) is None
+    for dx in (np.complex128(1.0), np.longdouble(1.0), np.array(1.0), np.datetime64(1, "s")):
+        assert _native(f, dx) is None, dx
+    assert _native(f, type("Sub", (np.float64,), {})(1.0)) is None
+    assert _native(f.astype(np.complex64), np.int8(2)) is None  # see `_numpy_scalar_taken`
+    assert_identical(_native(f, np.float64(1.0)), _general(f, (np.float64(1.0),), _DEFAULTS))
     assert _native(f, 10**400) is None  # Python's OverflowError, from the Python path
     assert _native(np.arange(3.0), 0, edge_order=2) is None  # Python's ZeroDivisionError
     assert _native(np.arange(3.0), 0.5, edge_order=1) is not None
@@ -251,6 +294,53 @@ def test_a_huge_python_int_spacing_rounds_through_float64_as_numpy_does() -> Non
                 assert _native(f, dx, edge_order=edge_order) is None
             else:
                 assert_identical(_native(f, dx, edge_order=edge_order), expected)
+
+
+def test_native_numpy_scalar_spacings_are_numpys() -> None:
+    # Every scalar type with every data dtype: NumPy's promotion (float32 data with an
+    # np.float64 spacing computes in float64), its zero signs, and its errors, which NumPy
+    # reports (handed over) unless ignored (taken). The plans are remembered: each value is
+    # asked twice, and -0.0 right after 0.0.
+    values = [0.5, 0.0, -0.0, 3.0, 1e-3, 60000.0, np.inf, np.nan]
+    real = np.concatenate([np.arange(7.0) ** 2, np.arange(7.0) * 5])
+    for dtype in ("f8", "f4", "f2", "c16", "c8", "i8", "u1"):
+        f = (real + 1j * real[::-1] if dtype[0] == "c" else real).astype(dtype)
+        for kind in _NUMPY_SCALAR_TYPES:
+            for dx in _scalars(kind, values):
+                for edge_order in (1, 2, 1):
+                    expected = numpy_reference(f, dx, edge_order=edge_order)
+                    with np.errstate(all="ignore"):
+                        native = _native(f, dx, edge_order=edge_order)
+                    case = (dtype, repr(dx), edge_order)
+                    if not _numpy_scalar_taken(f, dx):
+                        assert native is None, case
+                        continue
+                    assert native is not None, case
+                    assert_identical(native, expected, strict_nan=True)
+                    noisy = _native(f, dx, edge_order=edge_order) is None
+                    assert noisy == bool(_numpy_errors(f, dx, edge_order)), case
+
+
+def _scalars(kind: type[np.generic], floats: list[float]) -> list[np.generic]:
+    """Values of a scalar type: ``floats`` for a float type, zero, one, three and both ends
+    for an integer type, both for bool."""
+    dtype = np.dtype(kind)
+    if dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            return [kind(value) for value in floats]
+    if dtype.kind == "b":
+        return [kind(False), kind(True)]
+    info = np.iinfo(dtype)
+    return [kind(value) for value in (0, 1, 3, info.min, info.max)]
+
+
+def _numpy_errors(f: np.ndarray, dx: Any, edge_order: int) -> list[str]:
+    """The floating-point errors NumPy's own computation reports by default (underflow is
+    ignored)."""
+    errors: list[str] = []
+    with np.errstate(all="call", under="ignore", call=lambda kind, _: errors.append(kind)):
+        np.gradient(f, dx, edge_order=edge_order)
+    return errors
 
 
 def test_a_too_short_axis_is_reported_before_bad_workers() -> None:

@@ -26,7 +26,8 @@ class _GradientFunction(functools.partial[Any]):
 
     Calls go through `functools.partial`'s call, in C, to ``_core.gradient`` with the
     implementation as its first argument: the core computes the common call (a plain array,
-    no spacing or a Python number, NumPy's stencil) without entering Python, and calls the
+    no spacing, a Python number or a NumPy scalar, NumPy's stencil) without running the shim
+    (a NumPy scalar's plan comes from `._rules`, remembered), and calls the
     implementation with the same arguments for any other (Python 3.10 and 3.11 do not give
     subclasses partial's vectorcall, so keyword arguments cost some 0.1 us more there; the
     partial itself costs a few tens of nanoseconds). Arguments whose type overrides

@@ -44,6 +44,7 @@ __all__ = [
     "is_native_data",
     "normalized_axes",
     "numpy_gradient",
+    "numpy_scalar_plan",
     "overrides_gradient",
     "python_number_request",
     "read_spacings",
@@ -384,6 +385,42 @@ def _numpy_scalar_spacing(
             edges = (first, last)
         values = (exact(twice_dx), exact(dx), edges)
     return compute, (*values, raised[0])
+
+
+# The NumPy scalar types the core's native path of the common call asks about: exact types
+# only (a subclass may override the arithmetic NumPy's expressions use).
+_NUMPY_SCALAR_TYPES = frozenset(np.dtype(char).type for char in "?bhilqBHILQefd")
+_FLOAT_SCALAR_TYPES = frozenset((np.float16, np.float32, np.float64))
+_numpy_scalar_plans: dict[tuple[Any, ...], tuple[str, UniformSpacing] | None] = {}
+
+
+def numpy_scalar_plan(
+    dx: Any, data_char: str, edge_order: int
+) -> tuple[str, UniformSpacing] | None:
+    """For the core's native path of the common call: the compute dtype's code and the
+    core's spacing (`axis_plan`'s) for a NumPy scalar spacing ``dx`` of data differenced in
+    dtype ``data_char``; None where the shim must take the call.
+
+    Remembered per scalar type, value (the sign of a zero included) and arguments: NumPy's
+    expressions take several microseconds, most of a small call."""
+    kind = type(dx)
+    if kind not in _NUMPY_SCALAR_TYPES:
+        return None
+    # The scalar itself is the key's value (hashing it is cheaper than converting it).
+    sign = math.copysign(1.0, dx) if kind in _FLOAT_SCALAR_TYPES else 1.0
+    key = (kind, dx, sign, data_char, edge_order)
+    if key in _numpy_scalar_plans:
+        return _numpy_scalar_plans[key]
+    data = np.dtype(data_char)
+    plan: tuple[str, UniformSpacing] | None
+    try:
+        compute, spacing = _numpy_scalar_spacing(dx, data, edge_order)
+        plan = (compute.char, spacing) if compute.char in _COMPUTE_CHARS[data.char] else None
+    except NotNative:
+        plan = None
+    if len(_numpy_scalar_plans) < 512 and dx == dx:  # a NaN key never matches again
+        _numpy_scalar_plans[key] = plan
+    return plan
 
 
 def _per_axis(value: Any, count: int, name: str) -> list[Any]:
