@@ -1,8 +1,9 @@
 //! The native path for the common call of `ndgradient.gradient`: a plain `numpy.ndarray` of a
 //! native dtype, C- or Fortran-contiguous, with no spacing, one Python number or one NumPy
 //! boolean, integer or float16/32/64 scalar, `axis` None, an int or a tuple of ints,
-//! `edge_order` 1 or 2 and no extension argument. Its argument checks, the output allocation
-//! and the kernel run here, in one call from Python. A NumPy scalar's spacing values and
+//! `edge_order` 1 or 2, and no extension argument but `out=` arrays that need no cast or
+//! copy ([`given_arrays`]). Its argument checks, the output allocation and the kernel run
+//! here, in one call from Python. A NumPy scalar's spacing values and
 //! compute dtype are NumPy's promotion, so they come from the shim's rules
 //! (`_rules.numpy_scalar_plan`, which remembers them).
 //!
@@ -25,17 +26,48 @@ use numpy::prelude::*;
 use numpy::{Element, PyArrayDyn, PyUntypedArray};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use pyo3::PyTypeInfo;
 
 /// A common call, read and checked: what is left to choose is the dtype's kernel.
-struct CommonCall {
+struct CommonCall<'py> {
     /// The differentiated axes, normalized.
     axes: Vec<usize>,
     spacing: CallSpacing,
     edge_order: EdgeOrder,
     /// Whether the outputs are Fortran-ordered (`np.empty_like` keeps the input's order).
     fortran: bool,
+    /// The arrays `out=` gives, if any.
+    out: Option<GivenOut<'py>>,
+}
+
+/// `out=` as the native path takes it: one plain array for one axis, or a tuple or list of
+/// plain arrays, one per axis (their dtype, shape, layout and memory are checked with the
+/// data's types, in [`given_arrays`]; a stacked array is left to the shim).
+struct GivenOut<'py> {
+    /// What the call returns: `out` itself if it is an array, else the arrays.
+    object: Bound<'py, PyAny>,
+    arrays: Vec<Bound<'py, PyAny>>,
+}
+
+impl<'py> GivenOut<'py> {
+    fn read(object: Bound<'py, PyAny>, count: usize) -> Option<GivenOut<'py>> {
+        let array_type = PyUntypedArray::type_object(object.py());
+        let arrays: Vec<_> = if object.get_type().is(&array_type) {
+            if count != 1 {
+                return None;
+            }
+            vec![object.clone()]
+        } else if let Ok(tuple) = object.cast_exact::<PyTuple>() {
+            tuple.iter().collect()
+        } else if let Ok(list) = object.cast_exact::<PyList>() {
+            list.iter().collect()
+        } else {
+            return None;
+        };
+        let plain = arrays.iter().all(|a| a.get_type().is(&array_type));
+        (plain && arrays.len() == count).then_some(GivenOut { object, arrays })
+    }
 }
 
 /// The spacing of a common call.
@@ -85,6 +117,7 @@ fn axes_of(axis: &Bound<'_, PyAny>, ndim: usize) -> Option<Vec<usize>> {
 struct Keywords<'py> {
     axis: Option<Bound<'py, PyAny>>,
     edge_order: Option<Bound<'py, PyAny>>,
+    out: Option<Bound<'py, PyAny>>,
     defaults_kept: bool,
 }
 
@@ -95,6 +128,7 @@ impl<'py> Keywords<'py> {
         let mut keywords = Keywords {
             axis: None,
             edge_order: None,
+            out: None,
             defaults_kept: true,
         };
         for (name, value) in kwargs.into_iter().flatten() {
@@ -108,7 +142,13 @@ impl<'py> Keywords<'py> {
                     keywords.edge_order = Some(value);
                     true
                 }
-                "workers" | "out" | "period" => value.is_none(),
+                "out" => {
+                    if !value.is_none() {
+                        keywords.out = Some(value);
+                    }
+                    true
+                }
+                "workers" | "period" => value.is_none(),
                 "periodic" => value.is(PyBool::new(value.py(), false)),
                 "accuracy" => is_int(&value, 2),
                 _ => return None,
@@ -124,7 +164,7 @@ impl<'py> Keywords<'py> {
 fn read<'py>(
     args: &Bound<'py, PyTuple>,
     kwargs: Option<&Bound<'py, PyDict>>,
-) -> Option<(Bound<'py, PyUntypedArray>, CommonCall)> {
+) -> Option<(Bound<'py, PyUntypedArray>, CommonCall<'py>)> {
     let keywords = Keywords::read(kwargs)?;
     let f = args.get_borrowed_item(0).ok()?;
     let py = f.py();
@@ -168,11 +208,16 @@ fn read<'py>(
     if edge_order == EdgeOrder::Second && matches!(spacing, CallSpacing::PythonNumber(0.0)) {
         return None; // Python's ZeroDivisionError in NumPy's `-1.5 / dx`
     }
+    let out = match keywords.out {
+        None => None,
+        Some(object) => Some(GivenOut::read(object, axes.len())?),
+    };
     let call = CommonCall {
         axes,
         spacing,
         edge_order,
         fortran,
+        out,
     };
     Some((f, call))
 }
@@ -227,7 +272,7 @@ fn numpy_scalar<'py>(
 /// `f`'s dtype is not `S`'s exactly (byte order included).
 fn compute<'py, S, A, T>(
     f: &Bound<'py, PyUntypedArray>,
-    call: CommonCall,
+    call: CommonCall<'py>,
 ) -> PyResult<Option<Bound<'py, PyAny>>>
 where
     S: Element + Cast<A> + Send + Sync + 'static,
@@ -241,7 +286,13 @@ where
         return Ok(None);
     };
     let py = f.py();
-    let outs = outputs::<A>(py, input.shape(), call.fortran, call.axes.len())?;
+    let outs = match &call.out {
+        None => outputs::<A>(py, input.shape(), call.fortran, call.axes.len())?,
+        Some(given) => match given_arrays(f, given) {
+            Some(arrays) => arrays,
+            None => return Ok(None),
+        },
+    };
     if input.len() > 0 {
         let spacing = Spacing::Uniform(match call.spacing {
             CallSpacing::PythonNumber(dx) => {
@@ -249,10 +300,14 @@ where
             }
             CallSpacing::NumPyScalar(_, spacing) => spacing,
         });
-        let mut borrows = outs
+        // A given array that is read-only (or borrowed elsewhere) is the shim's to refuse.
+        let Ok(mut borrows) = outs
             .iter()
             .map(|out| out.try_readwrite())
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return Ok(None);
+        };
         let requests = call
             .axes
             .iter()
@@ -281,11 +336,48 @@ where
             return Ok(None);
         }
     }
+    if let Some(given) = call.out {
+        if given.object.is_instance_of::<PyUntypedArray>() {
+            return Ok(Some(given.object));
+        }
+    }
     let result = match <[_; 1]>::try_from(outs) {
         Ok([out]) => out.into_any(),
         Err(outs) => PyTuple::new(py, outs)?.into_any(),
     };
     Ok(Some(result))
+}
+
+/// The arrays of `out=` as outputs of data type `A` for the input `f`, if the shim would
+/// take them as they are: `A`'s dtype exactly (native byte order), `f`'s shape, C- or
+/// Fortran-contiguous (so no element overlaps another), aligned, and sharing no memory with
+/// `f` or each other. None for anything else: the shim then decides (casts, copies, errors).
+fn given_arrays<'py, S: Element, A: Element>(
+    f: &Bound<'py, PyArrayDyn<S>>,
+    given: &GivenOut<'py>,
+) -> Option<Vec<Bound<'py, PyArrayDyn<A>>>> {
+    let bytes = |start: usize, len: usize| start..start + len;
+    let mut taken = vec![bytes(f.data() as usize, f.len() * std::mem::size_of::<S>())];
+    let mut arrays = Vec::with_capacity(given.arrays.len());
+    for array in &given.arrays {
+        let array = array.cast::<PyArrayDyn<A>>().ok()?;
+        let start = array.data() as usize;
+        let contiguous = array.is_c_contiguous() || array.is_fortran_contiguous();
+        let aligned = start % std::mem::align_of::<A>() == 0;
+        if array.shape() != f.shape() || !contiguous || !aligned {
+            return None;
+        }
+        let span = bytes(start, array.len() * std::mem::size_of::<A>());
+        let overlaps = |other: &std::ops::Range<usize>| {
+            !other.is_empty() && other.start < span.end && span.start < other.end
+        };
+        if !span.is_empty() && taken.iter().any(overlaps) {
+            return None;
+        }
+        taken.push(span);
+        arrays.push(array.clone());
+    }
+    Some(arrays)
 }
 
 /// Whether `np.geterr()` acts on any of the errors `raised` (the shim's rule, asked only

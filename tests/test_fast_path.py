@@ -258,6 +258,66 @@ def test_native_path_takes_explicit_defaults_and_hands_over_the_rest() -> None:
 _DEFAULTS: dict[str, Any] = {"axis": None, "edge_order": 1, "workers": None}
 
 
+def test_native_path_writes_out_arrays_that_need_no_cast() -> None:
+    # The arrays given are filled and returned as the shim returns them; anything the shim
+    # would cast, copy, slice or refuse is handed over (and then gives the shim's answer).
+    f = np.arange(12.0).reshape(3, 4) ** 2
+    both = _general(f, (), _DEFAULTS)
+    pair = (np.full_like(f, np.nan), np.asfortranarray(np.full_like(f, np.nan)))
+    for out in (pair, list(pair)):
+        got = _native(f, out=out)
+        assert type(got) is tuple and all(g is o for g, o in zip(got, out, strict=True))
+        assert_identical(got[0], both[0])
+        assert_identical(np.ascontiguousarray(got[1]), both[1])  # written in Fortran order
+    for axis, out in ((1, np.empty_like(f)), (0, [np.empty_like(f)]), (-1, (np.empty_like(f),))):
+        got = _native(f, axis=axis, out=out)
+        assert got is (out if isinstance(out, np.ndarray) else out[0])
+        assert_identical(got, _general(f, (), {**_DEFAULTS, "axis": axis}))
+    assert _native(f, axis=(), out=()) == ()
+    ints = np.arange(12, dtype=np.int16).reshape(3, 4) ** 2
+    got = _native(ints, 2.0, out=[np.empty(f.shape), np.empty(f.shape)])
+    assert_identical(got, _general(ints, (2.0,), _DEFAULTS))
+    f32 = f.astype(np.float32)  # an np.float64 spacing computes in float64, writes float32
+    got = _native(f32, np.float64(0.1), axis=0, out=np.empty_like(f32))
+    assert_identical(got, _general(f32, (np.float64(0.1),), {**_DEFAULTS, "axis": 0}))
+
+    read_only = np.empty_like(f)
+    read_only.flags.writeable = False
+    unaligned = np.frombuffer(bytearray(8 * 12 + 1), np.float64, 12, offset=1).reshape(3, 4)
+    same = np.empty_like(f)
+    wide = np.empty((3, 8))
+    handed_over: list[tuple[Any, Any]] = [
+        (None, np.empty((2, 3, 4))),  # stacked: the shim slices it
+        (None, (np.empty(f.shape, np.float32), np.empty_like(f))),  # a cast
+        (None, (np.empty(f.shape, np.complex128), np.empty_like(f))),  # a safe cast
+        (None, (np.empty(f.shape, ">f8"), np.empty_like(f))),
+        (1, read_only),
+        (1, unaligned),
+        (1, f),  # the input itself
+        (None, (same, same)),
+        (1, wide[:, ::2]),  # not contiguous
+        (1, wide[:, :4]),  # not contiguous either
+        (1, np.empty((4, 3))),
+        (None, (np.empty_like(f),)),  # one array for two axes
+        (1, np.ma.masked_all(f.shape)),
+        (1, np.empty_like(f).view(type("Sub", (np.ndarray,), {}))),
+        (1, [np.empty_like(f).tolist()]),
+        (1, {"out": np.empty_like(f)}),
+    ]
+    for axis, out in handed_over:
+        assert _native(f, axis=axis, out=out) is None, out
+        kwargs = {**_DEFAULTS, "axis": axis, "out": out}
+        full = _outcome(ndgradient.gradient, f, **kwargs)
+        shim = _outcome(_gradient.gradient, f, **kwargs)
+        assert full[0] == shim[0] and (full[0] == "ok" or full[1] == shim[1]), (out, full)
+    # Overlapping views of one buffer, found by address (no common base object needed).
+    memory = np.empty(2 * f.size + 1)
+    first, second = memory[: f.size].reshape(f.shape), memory[1 : f.size + 1].reshape(f.shape)
+    assert _native(f, out=(first, second)) is None
+    apart = memory[f.size + 1 :].reshape(f.shape)
+    assert_identical(_native(f, out=(first, apart)), both)
+
+
 def test_native_layouts_are_numpys() -> None:
     # np.empty_like keeps C or Fortran order; a both-contiguous input gives C order; integer
     # input gives float64 outputs in the input's order.
