@@ -106,6 +106,16 @@ enum HeldCoordinates<'py> {
 /// `(2. * dx, dx, second-order edge weights or None, floating-point errors raised)`.
 pub(crate) type UniformTuple = (f64, f64, Option<([f64; 3], [f64; 3])>, u8);
 
+/// The core's spacing for the shim's tuple.
+pub(crate) fn uniform_spacing((twice_dx, dx, edges, raised): UniformTuple) -> UniformSpacing {
+    UniformSpacing {
+        twice_dx,
+        dx,
+        second_order_edges: edges.map(|(first, last)| [first, last]),
+        raised: FpFlags::from_bits(raised),
+    }
+}
+
 /// One request's spacing as the shim hands it over: a tuple `(2. * dx, dx, edges, raised)`
 /// with `edges` the second-order edge weights or None and `raised` the floating-point errors
 /// (NumPy's bits) computing them raised, or a 1-D coordinate array.
@@ -117,13 +127,7 @@ enum HeldSpacing<'py> {
 impl<'py> HeldSpacing<'py> {
     fn extract(spacing: &Bound<'py, PyAny>) -> PyResult<HeldSpacing<'py>> {
         if spacing.is_instance_of::<PyTuple>() {
-            let (twice_dx, dx, edges, raised): UniformTuple = spacing.extract()?;
-            return Ok(HeldSpacing::Uniform(UniformSpacing {
-                twice_dx,
-                dx,
-                second_order_edges: edges.map(|(first, last)| [first, last]),
-                raised: FpFlags::from_bits(raised),
-            }));
+            return Ok(HeldSpacing::Uniform(uniform_spacing(spacing.extract()?)));
         }
         let x = spacing.cast::<PyUntypedArray>()?;
         fn ints<I: Element + Cast<f64>>(

@@ -11,7 +11,9 @@
 //! any argument NumPy would refuse, other layouts) gives None, and the Python shim then takes
 //! the call from the start, with NumPy's exceptions in NumPy's order.
 
-use crate::binding::{computed, dispatch, edge_order_of, kind, unsupported, UniformTuple};
+use crate::binding::{
+    computed, dispatch, edge_order_of, kind, uniform_spacing, unsupported, UniformTuple,
+};
 use crate::dtypes::{Promotion, Weight};
 use crate::element::{Cast, Field, Half, Real};
 use crate::error::GradientError;
@@ -252,20 +254,11 @@ fn numpy_scalar<'py>(
     let plan = PLAN
         .import(py, "ndgradient._rules", "numpy_scalar_plan")
         .ok()?;
-    let order = match edge_order {
-        EdgeOrder::First => 1,
-        EdgeOrder::Second => 2,
-    };
+    let order = edge_order.min_points() - 1;
     let plan = plan.call1((dx, data_code(f)?, order)).ok()?;
-    let (code, (twice_dx, dx, edges, raised)): (String, UniformTuple) = plan.extract().ok()?;
+    let (code, spacing): (String, UniformTuple) = plan.extract().ok()?;
     let code = ["d", "f", "e", "D", "F"].into_iter().find(|&c| c == code)?;
-    let spacing = UniformSpacing {
-        twice_dx,
-        dx,
-        second_order_edges: edges.map(|(first, last)| [first, last]),
-        raised: FpFlags::from_bits(raised),
-    };
-    Some(CallSpacing::NumPyScalar(code, spacing))
+    Some(CallSpacing::NumPyScalar(code, uniform_spacing(spacing)))
 }
 
 /// The common call's result for stored type `S`, data type `A` and compute type `T`; None if

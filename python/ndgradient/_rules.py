@@ -387,10 +387,14 @@ def _numpy_scalar_spacing(
     return compute, (*values, raised[0])
 
 
-# The NumPy scalar types the core's native path of the common call asks about: exact types
-# only (a subclass may override the arithmetic NumPy's expressions use).
-_NUMPY_SCALAR_TYPES = frozenset(np.dtype(char).type for char in "?bhilqBHILQefd")
-_FLOAT_SCALAR_TYPES = frozenset((np.float16, np.float32, np.float64))
+# `_is_native_scalar`'s NumPy scalar types, as a set of exact types for the native path of
+# the common call (a subclass may override the arithmetic NumPy's expressions use).
+_NUMPY_SCALAR_TYPES = frozenset(
+    type(scalar)
+    for scalar in (np.zeros((), code)[()] for code in np.typecodes["All"] if code != "O")
+    if isinstance(scalar, np.generic) and _is_native_scalar(scalar)
+)
+_FLOAT_SCALAR_TYPES = frozenset(t for t in _NUMPY_SCALAR_TYPES if issubclass(t, np.floating))
 _numpy_scalar_plans: dict[tuple[Any, ...], tuple[str, UniformSpacing] | None] = {}
 
 
