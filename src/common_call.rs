@@ -1,8 +1,8 @@
 //! The native path for the common call of `ndgradient.gradient`: a plain `numpy.ndarray` of a
 //! native dtype, C- or Fortran-contiguous, with no spacing, one Python number or one NumPy
 //! boolean, integer or float16/32/64 scalar, `axis` None, an int or a tuple of ints,
-//! `edge_order` 1 or 2, and no extension argument but `out=` arrays that need no cast or
-//! copy ([`given_arrays`]). Its argument checks, the output allocation and the kernel run
+//! `edge_order` 1 or 2, and no extension argument but `workers=` and `out=` arrays that need
+//! no cast or copy ([`given_arrays`]). Its argument checks, the output allocation and the kernel run
 //! here, in one call from Python. A NumPy scalar's spacing values and
 //! compute dtype are NumPy's promotion, so they come from the shim's rules
 //! (`_rules.numpy_scalar_plan`, which remembers them).
@@ -41,6 +41,8 @@ struct CommonCall<'py> {
     fortran: bool,
     /// The arrays `out=` gives, if any.
     out: Option<GivenOut<'py>>,
+    /// The worker threads `workers=` asks for, resolved by the shim's rule, if given.
+    workers: Option<usize>,
 }
 
 /// `out=` as the native path takes it: one plain array for one axis, or a tuple or list of
@@ -120,6 +122,7 @@ struct Keywords<'py> {
     axis: Option<Bound<'py, PyAny>>,
     edge_order: Option<Bound<'py, PyAny>>,
     out: Option<Bound<'py, PyAny>>,
+    workers: Option<Bound<'py, PyAny>>,
     defaults_kept: bool,
 }
 
@@ -131,6 +134,7 @@ impl<'py> Keywords<'py> {
             axis: None,
             edge_order: None,
             out: None,
+            workers: None,
             defaults_kept: true,
         };
         for (name, value) in kwargs.into_iter().flatten() {
@@ -150,7 +154,13 @@ impl<'py> Keywords<'py> {
                     }
                     true
                 }
-                "workers" | "period" => value.is_none(),
+                "workers" => {
+                    if !value.is_none() {
+                        keywords.workers = Some(value);
+                    }
+                    true
+                }
+                "period" => value.is_none(),
                 "periodic" => value.is(PyBool::new(value.py(), false)),
                 "accuracy" => is_int(&value, 2),
                 _ => return None,
@@ -214,14 +224,29 @@ fn read<'py>(
         None => None,
         Some(object) => Some(GivenOut::read(object, axes.len())?),
     };
+    let workers = match keywords.workers {
+        None => None,
+        Some(workers) => Some(resolved_workers(&workers)?),
+    };
     let call = CommonCall {
         axes,
         spacing,
         edge_order,
         fortran,
         out,
+        workers,
     };
     Some((f, call))
+}
+
+/// A `workers=` value (not None) as the shim's rule (`_rules.resolve_workers`) resolves it;
+/// None where that rule raises (the shim then raises it in its order) or returns nothing.
+fn resolved_workers(workers: &Bound<'_, PyAny>) -> Option<usize> {
+    static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let resolve = RESOLVE
+        .import(workers.py(), "ndgradient._rules", "resolve_workers")
+        .ok()?;
+    resolve.call1((workers,)).ok()?.extract::<usize>().ok()
 }
 
 /// The code of the dtype NumPy differences `f` in (float64 for integers, otherwise `f`'s
@@ -313,7 +338,7 @@ where
             })
             .collect();
         let view = input.as_array();
-        let workers = threads::default_workers();
+        let workers = call.workers.unwrap_or_else(threads::default_workers);
         let raised = computed(py, view.len(), |checkpoint| {
             request::gradient::<Promotion<S, A, T>>(
                 view,

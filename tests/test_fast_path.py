@@ -25,7 +25,7 @@ from _oracle import assert_identical, silenced
 from _oracle import reference as numpy_reference
 from hypothesis import given, note
 from ndgradient import _core, _gradient
-from ndgradient._rules import core_dtype, is_native_data, numpy_scalar_plan
+from ndgradient._rules import core_dtype, is_native_data, numpy_scalar_plan, resolve_workers
 from test_differential import NATIVE, elements, laid_out, shapes
 
 _PYTHON_SPACINGS = [1, 2, 0, -1, 10**400, True, False, 0.5, -0.0, 0.0, 1e-310, 1e308]
@@ -141,7 +141,7 @@ def _native_takes(f: np.ndarray, varargs: tuple[Any, ...], kwargs: dict[str, Any
         and (f.flags.c_contiguous or f.flags.f_contiguous)
         and len(varargs) <= 1
         and (_python_number_taken(dx, edge_order) or _numpy_scalar_taken(f, dx))
-        and kwargs["workers"] is None
+        and _workers_valid(kwargs["workers"])
         and type(edge_order) is int
         and (
             axis is None
@@ -149,6 +149,15 @@ def _native_takes(f: np.ndarray, varargs: tuple[Any, ...], kwargs: dict[str, Any
             or (type(axis) is tuple and all(type(a) is int for a in axis))
         )
     )
+
+
+def _workers_valid(workers: Any) -> bool:
+    """Whether the shim's rule accepts ``workers``."""
+    try:
+        resolve_workers(workers)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _spacing_raises(f: np.ndarray, dx: Any, edge_order: Any) -> bool:
@@ -213,11 +222,17 @@ def test_native_path_takes_explicit_defaults_and_hands_over_the_rest() -> None:
         {"axis": 0, "edge_order": 2},
         {"axis": (-1, 0)},
         {"axis": ()},
+        {"workers": 1},
+        {"workers": -1, "axis": 1},
+        {"workers": np.int64(2)},
     ]
     for kwargs in taken:
         assert_identical(_native(f, **kwargs), _general(f, (), {**_DEFAULTS, **kwargs}))
     handed_over: list[dict[str, Any]] = [
-        {"workers": 1},
+        {"workers": 0},
+        {"workers": 1.5},
+        {"workers": 1025},
+        {"workers": "2"},
         {"accuracy": 2.0},
         {"periodic": np.False_},
         {"period": 1.0},
