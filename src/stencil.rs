@@ -389,7 +389,17 @@ pub(crate) fn equal_steps<X: Real>(x: ArrayView1<'_, X>, execution: Execution) -
     let step_is_first = |pair: &[X]| pair[1] - pair[0] == first;
     match x.as_slice() {
         Some(xs) if execution.is_parallel() && xs.len() >= PARALLEL_COORDINATES => {
-            let equal = xs.par_windows(2).all(step_is_first);
+            // Two stretches sharing their middle point, one per side of the split.
+            let middle = xs.len() / 2;
+            let all_equal = |xs: &[X], e: Execution| match e {
+                Execution::Parallel(_) => xs.par_windows(2).all(step_is_first),
+                Execution::Serial => xs.windows(2).all(step_is_first),
+            };
+            let (head, tail) = execution.join(
+                |e| all_equal(&xs[..=middle], e),
+                |e| all_equal(&xs[middle..], e),
+            );
+            let equal = head && tail;
             if equal && !first.to_f64().is_finite() {
                 // Infinite equal steps overflowed somewhere: the differences once more on this
                 // thread, for the floating-point errors NumPy's `diff` reports (finite equal

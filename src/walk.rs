@@ -286,7 +286,7 @@ fn walk<N: Dtypes, D: Descend>(
         plane,
         MIN_SPLIT_ELEMENTS,
         execution,
-        &|jobs, first| {
+        &|jobs, first, execution| {
             // A single hyperplane left here: let the level below split it instead.
             let inner = if jobs.units() == 1 {
                 execution

@@ -1,4 +1,5 @@
-"""Where the core runs: ``workers=1`` never starts a thread, whatever the input."""
+"""Where the core runs: ``workers=1`` never starts a thread, whatever the input, and ``workers=n``
+starts ``n - 1`` helpers."""
 
 import subprocess
 import sys
@@ -53,7 +54,9 @@ def test_one_worker_starts_no_thread() -> None:
     assert after == before
 
 
-def test_two_workers_start_the_pool() -> None:
-    # The probe above can see a pool: with two workers the same calls start one.
-    before, after = _threads_before_and_after(2)
-    assert after == before + 2
+@pytest.mark.parametrize("workers", [2, 3])
+def test_more_workers_start_a_pool_of_helpers(workers: int) -> None:
+    # The probe above can see a pool: with more workers the same calls start one, of one
+    # thread fewer than the workers (the calling thread computes a share of each call).
+    before, after = _threads_before_and_after(workers)
+    assert after == before + workers - 1

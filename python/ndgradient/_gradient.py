@@ -193,10 +193,13 @@ def gradient(
 
     **Threads.** The core runs with the GIL released, so other Python threads run meanwhile
     and several threads may call `gradient` at once. Inputs of 262144 (2**18) elements or more are
-    split over a thread pool of `workers` threads (one pool per size, made on first use);
-    smaller inputs stay on the calling thread. The result does not depend on the number of
-    threads. In a child process created by ``fork()`` the core computes on the calling
-    thread, so it never waits on the parent's pool. Inputs of 2**24 elements or more are
+    split over `workers` threads: up to 2**22 elements the calling thread computes a share and
+    a pool of ``workers - 1`` helpers the rest, and the helpers stay awake (waiting) for 100
+    microseconds after such a call, for the next one; larger inputs run on a pool of `workers`
+    threads (pools are made on first use and kept). Smaller inputs stay on the calling
+    thread. The result does not depend on the number of threads. In a child process created
+    by ``fork()`` the core computes on the calling thread, so it never waits on the parent's
+    pool. Inputs of 2**24 elements or more are
     computed in parts with a signal check between them: Ctrl-C interrupts a long call within
     tens of milliseconds (KeyboardInterrupt; the outputs are then incomplete).
 
