@@ -2,10 +2,10 @@
 //! native dtype, C- or Fortran-contiguous, with no spacing, one Python number or one NumPy
 //! boolean, integer or float16/32/64 scalar, `axis` None, an int or a tuple of ints,
 //! `edge_order` 1 or 2, and no extension argument but `workers=` and `out=` arrays that need
-//! no cast or copy ([`given_arrays`]). Its argument checks, the output allocation and the kernel run
-//! here, in one call from Python. A NumPy scalar's spacing values and
-//! compute dtype are NumPy's promotion, so they come from the shim's rules
-//! (`_rules.numpy_scalar_plan`, which remembers them).
+//! no cast or copy ([`given_arrays`]). Its argument checks, the output allocation and the
+//! kernel run here, in one call from Python. A NumPy scalar's spacing values and compute
+//! dtype are NumPy's promotion, and the worker count is the shim's rule, so they come from the
+//! shim's rules (`_rules.numpy_scalar_plan`, which remembers them, and `resolve_workers`).
 //!
 //! It never raises for a bad argument: whatever it cannot decide with certainty (other types,
 //! any argument NumPy would refuse, other layouts) gives None, and the Python shim then takes
@@ -117,7 +117,7 @@ fn axes_of(axis: &Bound<'_, PyAny>, ndim: usize) -> Option<Vec<usize>> {
 }
 
 /// The keyword arguments of `gradient` and their defaults, which the common call keeps
-/// but for `axis` and `edge_order`.
+/// but for `axis`, `edge_order`, `workers` and `out`.
 struct Keywords<'py> {
     axis: Option<Bound<'py, PyAny>>,
     edge_order: Option<Bound<'py, PyAny>>,

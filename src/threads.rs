@@ -102,7 +102,7 @@ impl Execution {
         let Execution::Parallel(pool) = self else {
             return (first(self), rest(self));
         };
-        if pool.current_thread_index().is_some() {
+        if self.on_helper() {
             return rayon::join(|| first(self), || rest(self));
         }
         let theirs = Mutex::new(None);
@@ -130,10 +130,18 @@ impl Execution {
     /// in halves): one part in as many as there are threads, at least one unit.
     fn callers_share(self, units: usize) -> Option<usize> {
         match self {
-            Execution::Parallel(pool) if pool.current_thread_index().is_none() => {
+            Execution::Parallel(pool) if !self.on_helper() => {
                 Some((units / (pool.current_num_threads() + 1)).max(1))
             }
             _ => None,
+        }
+    }
+
+    /// Whether this thread is one of a parallel computation's pool threads (not its caller).
+    fn on_helper(self) -> bool {
+        match self {
+            Execution::Parallel(pool) => pool.current_thread_index().is_some(),
+            Execution::Serial => false,
         }
     }
 }
@@ -145,25 +153,26 @@ fn spin_a_while() {
     }
 }
 
-/// The pool of `helpers` threads, built on first use and kept for the life of the process.
-pub fn pool(helpers: usize) -> Result<&'static ThreadPool, GradientError> {
+/// The pool of `threads` threads, built on first use and kept for the life of the process:
+/// the helpers of calls with one worker more, and the whole of large calls with as many.
+pub fn pool(threads: usize) -> Result<&'static ThreadPool, GradientError> {
     static POOLS: OnceLock<Mutex<HashMap<usize, &'static ThreadPool>>> = OnceLock::new();
     let mut pools = POOLS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(&pool) = pools.get(&helpers) {
+    if let Some(&pool) = pools.get(&threads) {
         return Ok(pool);
     }
     let pool = ThreadPoolBuilder::new()
-        .num_threads(helpers)
+        .num_threads(threads)
         .thread_name(|i| format!("ndgradient-{i}"))
         .build()
         .map_err(|e| GradientError::ThreadPool {
             reason: e.to_string(),
         })?;
     let pool: &'static ThreadPool = Box::leak(Box::new(pool));
-    pools.insert(helpers, pool);
+    pools.insert(threads, pool);
     Ok(pool)
 }
 
@@ -184,7 +193,9 @@ impl ParallelCall {
 
 impl Drop for ParallelCall {
     fn drop(&mut self) {
-        PARALLEL_CALLS.fetch_sub(1, Ordering::AcqRel);
+        if PARALLEL_CALLS.fetch_sub(1, Ordering::AcqRel) > 1 {
+            return; // another call is running: its helpers are busy, and it keeps them awake
+        }
         let awake = self
             .0
             .current_num_threads()
@@ -259,14 +270,10 @@ pub fn halves<W: Divisible>(
         );
         return a | b;
     }
-    let on_helper = match execution {
-        Execution::Parallel(pool) => pool.current_thread_index().is_some(),
-        Execution::Serial => false,
-    };
-    if !on_helper {
-        // On the calling thread, whose flags whoever observes that thread ([`run`]) reads: no
-        // register access per leaf (a serial walk calls this once per row, and each access
-        // costs tens of cycles).
+    if !execution.on_helper() {
+        // On the calling thread, or serial work within a helper's leaf: whoever observes the
+        // thread ([`run`], or that leaf) reads its flags. No register access per leaf (a
+        // serial walk calls this once per row, and each access costs tens of cycles).
         return leaf(work, first, execution);
     }
     let (handed_on, own) = fp_status::observe(|| leaf(work, first, execution));
@@ -341,9 +348,9 @@ mod tests {
     #[test]
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     fn concurrent_calls_on_one_pool_get_only_their_own_errors() {
-        // Two calling threads share a pool of 2 helpers: a helper waiting in one call's `join`
-        // runs the other call's queued work. Only one call's leaves raise an error; the other must not see
-        // it, however the work was interleaved.
+        // Two calling threads share a pool of 2 helpers: a helper waiting in one call's
+        // `join` runs the other call's queued work. Only one call's leaves raise an error;
+        // the other must not see it, however the work was interleaved.
         let leaf = |raises: bool| {
             move |w: Units, _: usize, _: Execution| {
                 let mut acc = 1.0_f64;
