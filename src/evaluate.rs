@@ -94,33 +94,56 @@ fn quotient<N: Dtypes, D: Dimension>(
     store: Store,
 ) {
     let (lo, hi) = (source(0), source(1));
-    // Division is the slowest step here (a few cycles per element, vectorised or not); by a
-    // power of two (the default spacing's 2.0 and 1.0) real types get the same bits from a
-    // multiplication by the exact reciprocal.
-    let reciprocal = exact_reciprocal(divisor)
-        .filter(|_| <N::Compute as Field>::DIVIDES_AS_RECIPROCAL_MULTIPLIES);
     if let (Some(o), Some(lo), Some(hi)) = (out.as_slice_mut(), lo.as_slice(), hi.as_slice()) {
-        match reciprocal {
-            Some(r) => stream::fill(o, store, |range, block| {
+        return contiguous_quotient::<N>(o, lo, hi, divisor, store, true);
+    }
+    let zip = Zip::from(out).and(&lo).and(&hi);
+    match exact_reciprocal_of::<N>(divisor) {
+        Some(r) => zip.for_each(|o, &lo, &hi| *o = N::reciprocal_quotient(lo, hi, r)),
+        None => zip.for_each(|o, &lo, &hi| *o = N::quotient(lo, hi, divisor)),
+    }
+}
+
+/// The reciprocal by which [`Dtypes::reciprocal_quotient`] gives the bits of a division by
+/// `divisor`, if there is one. Division is the slowest step of a quotient (a few cycles per
+/// element, vectorised or not); by a power of two (the default spacing's 2.0 and 1.0) real
+/// types get the same bits from a multiplication by the exact reciprocal.
+fn exact_reciprocal_of<N: Dtypes>(divisor: Weight<N>) -> Option<Weight<N>> {
+    exact_reciprocal(divisor).filter(|_| <N::Compute as Field>::DIVIDES_AS_RECIPROCAL_MULTIPLIES)
+}
+
+/// [`quotient`] of contiguous runs: `out[i] = (hi[i] - lo[i]) / divisor`, stored as `store`
+/// says, compiled for AVX2 where `wide` and the processor has it. Where the data is in
+/// cache these loops wait on their instructions, which AVX2's vectors halve (figures in
+/// `wide`). Each element is one subtraction and one multiplication or division, so no
+/// vector lane is ever spare (see `wide`).
+fn contiguous_quotient<N: Dtypes>(
+    out: &mut [N::Data],
+    lo: &[N::Stored],
+    hi: &[N::Stored],
+    divisor: Weight<N>,
+    store: Store,
+    wide: bool,
+) {
+    let reciprocal = exact_reciprocal_of::<N>(divisor);
+    wide::run(
+        wide,
+        #[inline(always)]
+        || match reciprocal {
+            Some(r) => stream::fill(out, store, |range, block| {
                 let pairs = lo[range.clone()].iter().zip(&hi[range]);
                 for (b, (&lo, &hi)) in block.iter_mut().zip(pairs) {
                     *b = N::reciprocal_quotient(lo, hi, r);
                 }
             }),
-            None => stream::fill(o, store, |range, block| {
+            None => stream::fill(out, store, |range, block| {
                 let pairs = lo[range.clone()].iter().zip(&hi[range]);
                 for (b, (&lo, &hi)) in block.iter_mut().zip(pairs) {
                     *b = N::quotient(lo, hi, divisor);
                 }
             }),
-        }
-        return;
-    }
-    let zip = Zip::from(out).and(&lo).and(&hi);
-    match reciprocal {
-        Some(r) => zip.for_each(|o, &lo, &hi| *o = N::reciprocal_quotient(lo, hi, r)),
-        None => zip.for_each(|o, &lo, &hi| *o = N::quotient(lo, hi, divisor)),
-    }
+        },
+    );
 }
 
 /// One [`Term`]'s multiplication and sum, as a type, so that the loops below are compiled
@@ -594,6 +617,84 @@ mod tests {
             }
             for (_, flags) in both::<Promotion<f64, f64, f64>, f32>(&f, &x32) {
                 assert_eq!(flags.bits(), 0, "f64, f32 coordinates, {n} points");
+            }
+        }
+    }
+
+    /// `contiguous_quotient` by the baseline and by wide vectors, with the errors each
+    /// raised: `(f[i + 2] - f[i]) / divisor` over the interior of `f`.
+    fn both_quotients<N: Dtypes>(
+        f: &[N::Stored],
+        divisor: Weight<N>,
+        store: Store,
+    ) -> [(Vec<N::Data>, FpFlags); 2]
+    where
+        N::Data: Copy,
+    {
+        let n = f.len() - 2;
+        [false, true].map(|wide| {
+            let mut out = vec![N::Data::default(); n];
+            let ((), flags) = fp_status::observe(|| {
+                contiguous_quotient::<N>(&mut out, &f[..n], &f[2..], divisor, store, wide)
+            });
+            (out, flags)
+        })
+    }
+
+    /// The uniform stencil's quotients: every remainder of a vector and of a block, runs
+    /// long enough to be streamed, divisors with an exact reciprocal (multiplied) and
+    /// without one (divided, zero included), for every kind of element.
+    #[test]
+    fn wide_quotients_are_the_same_bits_and_errors() {
+        use half::f16;
+        use num_complex::Complex;
+        let lengths = (3..2 * BLOCK + 40).chain([4099, 8195]);
+        for (n, store) in lengths.flat_map(|n| [(n, Store::Cached), (n, Store::Streamed)]) {
+            let f = values(n as u64 + 7, n);
+            let f32s: Vec<f32> = f.iter().map(|&v| v as f32).collect();
+            let f16s: Vec<f16> = f.iter().map(|&v| f16::from_f64(v)).collect();
+            let ints: Vec<i64> = f.iter().map(|&v| v as i64).collect();
+            let complex: Vec<Complex<f64>> = f
+                .iter()
+                .zip(f.iter().rev())
+                .map(|(&re, &im)| Complex::new(re, im))
+                .collect();
+            let complex32: Vec<Complex<f32>> = complex
+                .iter()
+                .map(|c| Complex::new(c.re as f32, c.im as f32))
+                .collect();
+            for divisor in [2.0, 0.5, 0.3, 3.0, 0.0, -1e-300] {
+                let case = format!("{n} points, divisor {divisor}, {store:?}");
+                let f64_bits = |v: f64| v.to_bits();
+                let f32_bits = |v: f32| v.to_bits();
+                let c64_bits = |v: Complex<f64>| (v.re.to_bits(), v.im.to_bits());
+                let c32_bits = |v: Complex<f32>| (v.re.to_bits(), v.im.to_bits());
+                let q64 = both_quotients::<Promotion<f64, f64, f64>>(&f, divisor, store);
+                assert_same(q64, f64_bits, &format!("f64, {case}"));
+                let q32 = both_quotients::<Promotion<f32, f32, f32>>(&f32s, divisor as f32, store);
+                assert_same(q32, f32_bits, &format!("f32, {case}"));
+                let q32_64 = both_quotients::<Promotion<f32, f32, f64>>(&f32s, divisor, store);
+                assert_same(q32_64, f32_bits, &format!("f32 by f64, {case}"));
+                let q16 = both_quotients::<Promotion<f16, f16, f32>>(&f16s, divisor as f32, store);
+                assert_same(q16, |v: f16| v.to_bits(), &format!("f16 by f32, {case}"));
+                let q16_16 = both_quotients::<Promotion<f16, f16, f16>>(
+                    &f16s,
+                    Half(f16::from_f64(divisor)),
+                    store,
+                );
+                assert_same(q16_16, |v: f16| v.to_bits(), &format!("f16, {case}"));
+                let qi = both_quotients::<Promotion<i64, f64, f64>>(&ints, divisor, store);
+                assert_same(qi, f64_bits, &format!("i64, {case}"));
+                let qc = both_quotients::<Promotion<Complex<f64>, Complex<f64>, Complex<f64>>>(
+                    &complex, divisor, store,
+                );
+                assert_same(qc, c64_bits, &format!("complex128, {case}"));
+                let qc32 = both_quotients::<Promotion<Complex<f32>, Complex<f32>, Complex<f32>>>(
+                    &complex32,
+                    divisor as f32,
+                    store,
+                );
+                assert_same(qc32, c32_bits, &format!("complex64, {case}"));
             }
         }
     }

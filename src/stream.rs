@@ -65,13 +65,16 @@ impl Store {
 /// writes the values of `out[range]` into `block` (of `range.len()` elements). Where `store`
 /// streams and the run is long enough, each whole cache line of `out` is a block of its own,
 /// computed into a line buffer and streamed out; otherwise the blocks are `out`'s own
-/// elements.
+/// elements. Always inlined, so that a caller compiled for wider vectors (`crate::wide`)
+/// compiles these loops for them too.
+#[inline(always)]
 pub fn fill<T: Copy + Default>(
     out: &mut [T],
     store: Store,
     mut compute: impl FnMut(Range<usize>, &mut [T]),
 ) {
     /// `out[range]` a block at a time, by ordinary stores.
+    #[inline(always)]
     fn blocks<T>(
         out: &mut [T],
         range: Range<usize>,
