@@ -9,11 +9,13 @@
 //! `'static` and the handler's capsule is never released, so they outlive the module, the
 //! patch and the interpreter's teardown. The functions never call into Python.
 //!
-//! Every block starts with a [`Header`] (its length, and where it came from); the array's data
-//! starts [`HEADER`] bytes in, so it is 64-byte aligned (NumPy's own is 16). Blocks of
-//! [`LARGE_BYTES`] or more are mapped separately, 2 MiB aligned, in whole pages, with huge
-//! pages advised, and go back to the [`Pool`] when freed, already faulted, so the next
-//! call of the same size reuses them. Smaller blocks come from and go to the system allocator.
+//! A [`Header`] (the block's length, and where it came from) sits in the [`HEADER`] bytes just
+//! before every array's data. Blocks of [`LARGE_BYTES`] or more are mapped separately, with
+//! huge pages advised: the mapping's first page holds the header at its end, and the data
+//! starts on the next huge-page boundary ([`large_block_len`] says how far it reaches). They
+//! go back to the [`Pool`] when freed, already faulted, so the next call of the same size
+//! reuses them. Smaller blocks come from and go to the system allocator, the header at their
+//! start and the data 64-byte aligned (NumPy's own is 16).
 
 // The FFI below cannot be safe code: NumPy's allocator interface is a table of C function
 // pointers over raw memory, and its setter is reached through NumPy's C API table.
@@ -42,10 +44,13 @@ pub const HANDLER_NAME: &str = "ndgradient_output_pool";
 /// The bytes before each block's data: the [`Header`], padded to a cache line.
 const HEADER: usize = 64;
 
-/// The alignment of large blocks: one transparent huge page on x86-64 and aarch64 with 4 KiB
-/// pages. Their length is in whole pages only, so that a block is resident no larger than
-/// its array: the kernel backs the last, partial, huge page with small pages.
+/// The alignment of large blocks' data: one transparent huge page on x86-64 and aarch64 with
+/// 4 KiB pages.
 const HUGE_PAGE: usize = 1 << 21;
+
+/// A large block's data is rounded up to whole huge pages where that adds at most this
+/// fraction of it, and to whole small pages otherwise.
+const HUGE_PAGE_SLACK: usize = 16;
 
 /// The system's page size, the unit of large blocks' lengths.
 #[cfg(unix)]
@@ -63,9 +68,21 @@ fn page_size() -> usize {
     4096
 }
 
-/// The length of the large block that holds `size` bytes of data, header included.
+/// The length of the mapping that holds `size` bytes of data: one page for the header, then
+/// the data's huge pages. The kernel backs a partial huge page at the end with small pages,
+/// each a fault of its own: measured on a 2-core VM, the first call on 1e6 float64 (8 MB:
+/// three huge pages and 418 small ones) took 2.2x the time of one on 1048064 (four huge
+/// pages, five faults), so the data's length is rounded up to whole huge pages where that
+/// keeps the block within 1/[`HUGE_PAGE_SLACK`] of its array, and to whole pages otherwise.
 fn large_block_len(size: usize) -> Option<usize> {
-    round_up(size.checked_add(HEADER)?, page_size())
+    let pages = round_up(size, page_size())?;
+    let huge = round_up(size, HUGE_PAGE)?;
+    let data = if huge - size <= size / HUGE_PAGE_SLACK {
+        huge
+    } else {
+        pages
+    };
+    data.checked_add(page_size())
 }
 
 /// What the handler needs to know of a block when NumPy hands it back with only its address.
@@ -114,16 +131,31 @@ fn round_up(addr: usize, unit: usize) -> Option<usize> {
     Some(addr.checked_add(unit - 1)? & !(unit - 1))
 }
 
-/// A block's data address from its start, and back.
-fn data_of(block: *mut u8) -> *mut c_void {
-    block.wrapping_add(HEADER).cast()
-}
-fn block_of(data: *mut c_void) -> *mut u8 {
-    data.cast::<u8>().wrapping_sub(HEADER)
+/// How far into a block its data starts: one page into a large (mapped) block, the header's
+/// length into a small one.
+fn data_offset(mapped: bool) -> usize {
+    if mapped {
+        page_size()
+    } else {
+        HEADER
+    }
 }
 
-/// Maps `len` bytes (whole pages), aligned to [`HUGE_PAGE`], zeroed, huge pages advised;
-/// null if the system refuses.
+/// A block's data address from its start, and back.
+fn data_of(block: *mut u8, mapped: bool) -> *mut c_void {
+    block.wrapping_add(data_offset(mapped)).cast()
+}
+fn block_of(data: *mut c_void, mapped: bool) -> *mut u8 {
+    data.cast::<u8>().wrapping_sub(data_offset(mapped))
+}
+
+/// Where the header of the block holding `data` is.
+fn header_at(data: *mut c_void) -> *mut Header {
+    data.cast::<u8>().wrapping_sub(HEADER).cast()
+}
+
+/// Maps `len` bytes (whole pages) whose first page ends at a [`HUGE_PAGE`] boundary, zeroed,
+/// huge pages advised after the first page; null if the system refuses.
 #[cfg(unix)]
 fn map(len: usize) -> *mut u8 {
     let Some(span) = len.checked_add(HUGE_PAGE) else {
@@ -140,7 +172,11 @@ fn map(len: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     let start = start as usize;
-    let aligned = (start + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
+    let page = page_size();
+    // The data's huge-page boundary, with room for the header's page before it (the span has
+    // HUGE_PAGE to spare, and `start` is page-aligned, so both fit).
+    let data = (start + page + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
+    let aligned = data - page;
     let (head, tail) = (aligned - start, span - (aligned - start) - len);
     // SAFETY: the head and tail are page-aligned parts of the mapping just made, outside the
     // aligned block kept, and nothing refers to them.
@@ -156,7 +192,7 @@ fn map(len: usize) -> *mut u8 {
     // SAFETY: advice on a mapping this function owns; it changes no contents. An error (an
     // old kernel, huge pages disabled) is harmless and ignored, as NumPy ignores it.
     unsafe {
-        libc::madvise(aligned as *mut c_void, len, libc::MADV_HUGEPAGE);
+        libc::madvise(data as *mut c_void, len - page, libc::MADV_HUGEPAGE);
     }
     aligned as *mut u8
 }
@@ -215,8 +251,8 @@ fn allocate(size: usize, zeroed: bool) -> *mut c_void {
                 let kept = kept as *mut u8;
                 if zeroed {
                     // SAFETY: the pool hands each kept block to one taker, whole; its data
-                    // part has room for `size` bytes (len >= HEADER + size).
-                    unsafe { ptr::write_bytes(data_of(kept).cast::<u8>(), 0, size) };
+                    // part has room for `size` bytes (len >= page + size).
+                    unsafe { ptr::write_bytes(data_of(kept, true).cast::<u8>(), 0, size) };
                 }
                 kept
             }
@@ -244,9 +280,11 @@ fn allocate(size: usize, zeroed: bool) -> *mut c_void {
     if block.is_null() {
         return ptr::null_mut();
     }
-    // SAFETY: the block is this caller's, at least HEADER bytes long and 64-byte aligned.
-    unsafe { block.cast::<Header>().write(header) };
-    data_of(block)
+    let data = data_of(block, header.mapped);
+    // SAFETY: the block is this caller's; the header's place is inside it (the data starts
+    // at least HEADER bytes in) and 64-byte aligned, as the data is.
+    unsafe { header_at(data).write(header) };
+    data
 }
 
 /// The header of the block whose data NumPy hands back.
@@ -255,11 +293,13 @@ fn allocate(size: usize, zeroed: bool) -> *mut c_void {
 /// `data` must come from [`allocate`] and not have been given back.
 unsafe fn header_of(data: *mut c_void) -> Header {
     // SAFETY: per the contract, a Header written by `allocate` sits HEADER bytes before.
-    unsafe { block_of(data).cast::<Header>().read() }
+    unsafe { header_at(data).read() }
 }
 
-/// Gives a block back: to the pool if large and under the cap, otherwise to the system.
-fn give_back(block: *mut u8, header: Header) {
+/// Gives the block holding `data` back: to the pool if large and under the cap, otherwise to
+/// the system.
+fn give_back(data: *mut c_void, header: Header) {
+    let block = block_of(data, header.mapped);
     if header.mapped {
         if let Some(refused) = POOL.put(block as usize, header.len) {
             unmap(refused, header.len);
@@ -317,14 +357,14 @@ unsafe extern "C" fn handler_realloc(
     if moved.is_null() {
         return moved; // the old block stays valid, as realloc leaves it
     }
-    // SAFETY: two distinct live blocks; the old one holds `old.len - HEADER` bytes of data
-    // (all initialized: written by `allocate`'s caller or zero from the mapping) and the new
-    // one has room for `size`.
+    // SAFETY: two distinct live blocks; the old one holds `old.len - data_offset(old.mapped)`
+    // bytes of data (all initialized: written by `allocate`'s caller or zero from the
+    // mapping) and the new one has room for `size`.
     unsafe {
-        let count = (old.len - HEADER).min(size);
+        let count = (old.len - data_offset(old.mapped)).min(size);
         ptr::copy_nonoverlapping(data.cast::<u8>(), moved.cast::<u8>(), count);
     }
-    give_back(block_of(data), old);
+    give_back(data, old);
     moved
 }
 
@@ -339,7 +379,7 @@ unsafe extern "C" fn handler_free(_ctx: *mut c_void, data: *mut c_void, _size: u
     }
     // SAFETY: NumPy frees through this handler only data it allocated, once.
     let header = unsafe { header_of(data) };
-    give_back(block_of(data), header);
+    give_back(data, header);
 }
 
 /// NumPy's `PyDataMemAllocator` (`numpy/ndarraytypes.h`). Its fields are `unsafe` function

@@ -134,6 +134,28 @@ def test_freed_outputs_are_reused_by_the_next_call() -> None:
     assert pooled_bytes() == 0
 
 
+@pytest.mark.parametrize(
+    ("elements", "data_bytes"),
+    [
+        (1_000_000, 4 * 2**21),  # 8 MB: a fourth huge page adds 4.9%, so it is whole
+        (1_048_576, 4 * 2**21),  # exactly 8 MiB: the header's page is not a huge page
+        (600_000, 4_800_512),  # 4.8 MB: rounding up would add 31%, so pages only
+        (10_000_001, 39 * 2**21),  # 80 MB + 8: a whole 39th huge page adds 2.2%
+    ],
+)
+def test_large_blocks_are_one_header_page_and_data_on_huge_pages(
+    elements: int, data_bytes: int
+) -> None:
+    """A large block is one page for the header, then its data from a huge-page boundary,
+    rounded up to whole huge pages where that adds at most 1/16 (no partial huge page of
+    small pages to fault one by one), else to whole pages."""
+    out = ndgradient.gradient(np.ones(elements))
+    assert get_handler_name(out) == OURS
+    assert out.ctypes.data % 2**21 == 0
+    del out
+    assert pooled_bytes() == os.sysconf("SC_PAGESIZE") + data_bytes
+
+
 def test_arrays_numpy_allocates_never_enter_the_pool() -> None:
     ndgradient.gradient(np.ones(SHAPE))
     kept = pooled_bytes()
