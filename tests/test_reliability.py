@@ -108,8 +108,9 @@ def test_multiprocessing_fork_children_after_the_pool_was_used() -> None:
 def test_peak_memory_is_the_outputs(case: str) -> None:
     ours = _memory.measure(case, "ndgradient")
     outputs = _memory.CASES[case][1]
-    # Outputs, plus O(axis length) and allocator slack: never a temporary the input's size.
-    assert ours["ratio"] < outputs + 0.1, ours
+    # Outputs (each block at most 1/16 larger: whole huge pages, src/memory.rs), plus O(axis
+    # length) and allocator slack: never a temporary the input's size.
+    assert ours["ratio"] < outputs * (1 + 1 / 16) + 0.1, ours
 
 
 OPTIONS: list[dict[str, Any]] = [
