@@ -45,9 +45,10 @@ struct CommonCall<'py> {
     workers: Option<usize>,
 }
 
-/// `out=` as the native path takes it: one plain array for one axis, or a tuple or list of
-/// plain arrays, one per axis (their dtype, shape, layout and memory are checked with the
-/// data's types, in [`given_arrays`]; a stacked array is left to the shim).
+/// `out=` as the native path takes it: one plain array for one axis, a tuple or list of plain
+/// arrays, one per axis, or one plain array stacking them along a first axis of their number
+/// (their dtype, shape, layout and memory are checked with the data's types, in
+/// [`given_arrays`]).
 struct GivenOut<'py> {
     /// What the call returns: `out` itself if it is an array, else the arrays.
     object: Bound<'py, PyAny>,
@@ -55,13 +56,25 @@ struct GivenOut<'py> {
 }
 
 impl<'py> GivenOut<'py> {
-    fn read(object: Bound<'py, PyAny>, count: usize) -> Option<GivenOut<'py>> {
+    /// `out=` for `count` outputs of an `ndim`-dimensional input; None for anything else.
+    fn read(object: Bound<'py, PyAny>, count: usize, ndim: usize) -> Option<GivenOut<'py>> {
         let array_type = PyUntypedArray::type_object(object.py());
         let arrays: Vec<_> = if object.get_type().is(&array_type) {
-            if count != 1 {
+            let array = object.cast::<PyUntypedArray>().ok()?;
+            if array.ndim() == ndim + 1 {
+                // Stacked: the outputs are its views `out[i]` (the shim's reading).
+                if count == 0 || array.shape()[0] != count {
+                    return None;
+                }
+                (0..count)
+                    .map(|i| object.get_item(i))
+                    .collect::<PyResult<_>>()
+                    .ok()?
+            } else if count == 1 {
+                vec![object.clone()]
+            } else {
                 return None;
             }
-            vec![object.clone()]
         } else if let Ok(tuple) = object.cast_exact::<PyTuple>() {
             tuple.iter().collect()
         } else if let Ok(list) = object.cast_exact::<PyList>() {
@@ -222,7 +235,7 @@ fn read<'py>(
     }
     let out = match keywords.out {
         None => None,
-        Some(object) => Some(GivenOut::read(object, axes.len())?),
+        Some(object) => Some(GivenOut::read(object, axes.len(), shape.len())?),
     };
     let workers = match keywords.workers {
         None => None,

@@ -289,6 +289,19 @@ def test_native_path_writes_out_arrays_that_need_no_cast() -> None:
         assert got is (out if isinstance(out, np.ndarray) else out[0])
         assert_identical(got, _general(f, (), {**_DEFAULTS, "axis": axis}))
     assert _native(f, axis=(), out=()) == ()
+    # Stacked: one array whose first axis holds the outputs, returned itself, as the shim does.
+    for axis, count in ((None, 2), (0, 1), ((1, 0), 2)):
+        for order in ("C", "F"):
+            # A Fortran-ordered stack of one holds one contiguous array; of two, strided ones.
+            stacked = np.full((count, *f.shape), np.nan, order=order)
+            got = _native(f, axis=axis, out=stacked)
+            if order == "F" and count > 1:
+                assert got is None
+                continue
+            assert got is stacked, (axis, order)
+            general = _general(f, (), {**_DEFAULTS, "axis": axis})
+            expected = np.stack([general] if count == 1 else list(general))
+            assert_identical(np.ascontiguousarray(got), expected)
     ints = np.arange(12, dtype=np.int16).reshape(3, 4) ** 2
     got = _native(ints, 2.0, out=[np.empty(f.shape), np.empty(f.shape)])
     assert_identical(got, _general(ints, (2.0,), _DEFAULTS))
@@ -302,7 +315,13 @@ def test_native_path_writes_out_arrays_that_need_no_cast() -> None:
     same = np.empty_like(f)
     wide = np.empty((3, 8))
     handed_over: list[tuple[Any, Any]] = [
-        (None, np.empty((2, 3, 4))),  # stacked: the shim slices it
+        (None, np.empty((3, 3, 4))),  # stacked, one array too many: the shim's ValueError
+        (0, np.empty((2, 3, 4))),  # stacked, one too many for one axis
+        (None, np.empty((2, 4, 3))),  # stacked, each of the wrong shape
+        (None, np.empty((2, 3, 8))[:, :, ::2]),  # stacked, not contiguous
+        (None, np.empty((2, 3, 4), np.float32)),  # stacked, a cast
+        (None, np.empty((2, 3, 4)).view(type("Sub", (np.ndarray,), {}))),  # a subclass
+        (None, np.broadcast_to(np.empty((1, 3, 4)), (2, 3, 4))),  # read-only, overlapping
         (None, (np.empty(f.shape, np.float32), np.empty_like(f))),  # a cast
         (None, (np.empty(f.shape, np.complex128), np.empty_like(f))),  # a safe cast
         (None, (np.empty(f.shape, ">f8"), np.empty_like(f))),
