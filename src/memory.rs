@@ -176,16 +176,16 @@ fn map(len: usize) -> *mut u8 {
     // The data's huge-page boundary, with room for the header's page before it (the span has
     // HUGE_PAGE to spare, and `start` is page-aligned, so both fit).
     let data = (start + page + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
-    let aligned = data - page;
-    let (head, tail) = (aligned - start, span - (aligned - start) - len);
+    let block = data - page;
+    let (head, tail) = (block - start, span - (block - start) - len);
     // SAFETY: the head and tail are page-aligned parts of the mapping just made, outside the
-    // aligned block kept, and nothing refers to them.
+    // block kept, and nothing refers to them.
     unsafe {
         if head > 0 {
             libc::munmap(start as *mut c_void, head);
         }
         if tail > 0 {
-            libc::munmap((aligned + len) as *mut c_void, tail);
+            libc::munmap((block + len) as *mut c_void, tail);
         }
     }
     #[cfg(target_os = "linux")]
@@ -194,7 +194,7 @@ fn map(len: usize) -> *mut u8 {
     unsafe {
         libc::madvise(data as *mut c_void, len - page, libc::MADV_HUGEPAGE);
     }
-    aligned as *mut u8
+    block as *mut u8
 }
 
 /// Returns a block from [`map`] to the operating system.
